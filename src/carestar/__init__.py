@@ -1,0 +1,8 @@
+"""carestar: hierarchical Bayesian models of social care star ratings.
+
+The machinery every model shares: data (study tables, synthetic study, tidy CSV),
+inference front end, ArviZ diagnostics, run directories and reports. Models live in the
+top-level ``models`` package and are chosen by Hydra's ``_target_``.
+"""
+
+__version__ = "0.1.0"

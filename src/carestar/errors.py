@@ -1,0 +1,65 @@
+"""User-facing errors: bad input or bad configuration, reported without a traceback.
+
+Every error a user can cause by what they give (a file, a column, an override) is a
+``CarestarError``. ``run.py`` prints its message and exits with status 2 before any
+sampling starts. Programming errors stay ordinary exceptions with tracebacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+EXIT_USER_ERROR = 2
+
+
+class CarestarError(Exception):
+    """A mistake in what the user gave; the message says what and where."""
+
+
+class ConfigError(CarestarError):
+    """An invalid configuration value (unknown predictor, bad prior, ...)."""
+
+
+class DataError(CarestarError):
+    """Invalid data: names the file, column, offending rows and what was expected."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        file: str | None = None,
+        column: str | None = None,
+        rows: Sequence[int] | None = None,
+        expected: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.file = file
+        self.column = column
+        self.rows = list(rows) if rows is not None else None
+        self.expected = expected
+        self.hint = hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.file:
+            where.append(f"file {self.file}")
+        if self.column:
+            where.append(f"column '{self.column}'")
+        head = f"{', '.join(where)}: {self.problem}" if where else self.problem
+        lines = [head]
+        if self.rows:
+            lines.append(f"  rows: {format_rows(self.rows)}")
+        if self.expected:
+            lines.append(f"  expected: {self.expected}")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+
+def format_rows(rows: Sequence[int], limit: int = 10) -> str:
+    """Rows as a user counts them in a CSV file: line numbers with the header as line 1."""
+    shown = ", ".join(str(r) for r in rows[:limit])
+    more = len(rows) - limit
+    return f"{shown} (and {more} more; {len(rows)} in all)" if more > 0 else shown

@@ -1,0 +1,49 @@
+"""The shape every model in ``models/`` has: prepare, build, postprocess, report.
+
+A run calls, in order and never back:
+``prepared = model.prepare(data)`` (checks the config against the data, builds the design;
+raises ``CarestarError`` before any sampling), ``model.build(prepared) -> pm.Model``,
+sampling, ``model.postprocess(idata, prepared)`` (relabelling, derived quantities),
+then ``tables``, ``figures`` and ``report_section`` for the run directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+
+class Model:
+    """Base class: subclasses set ``name`` and implement ``prepare`` and ``build``."""
+
+    name: str = "model"
+
+    def prepare(self, data: Any) -> Any:
+        raise NotImplementedError
+
+    def build(self, prepared: Any) -> pm.Model:
+        raise NotImplementedError
+
+    def postprocess(self, idata: xr.DataTree, prepared: Any) -> xr.DataTree:
+        return idata
+
+    def monitored(self, idata: xr.DataTree) -> list[str] | None:
+        """Posterior variables the diagnostic gates look at (None: all of them)."""
+        return None
+
+    def effects(self) -> list[str]:
+        """Posterior variables shown in the forest plot and compared across runs."""
+        return []
+
+    def tables(self, idata: xr.DataTree, prepared: Any) -> dict[str, pd.DataFrame]:
+        return {}
+
+    def figures(self, idata: xr.DataTree, prepared: Any, figdir: Path) -> dict[str, Path]:
+        return {}
+
+    def report_section(self, idata: xr.DataTree, prepared: Any) -> str:
+        return ""
