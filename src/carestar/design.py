@@ -7,7 +7,7 @@ models are built from the design alone, so they never look at where the data cam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,7 @@ class RegressionDesign:
                 which some categories were not awarded); None means 0 everywhere
     weights:    optional frequency weights: each row counts ``weights[i]`` times
     rows:       identifiers of each row for output tables (e.g. org, year)
+    scales:     for standardised columns, the (mean, sd) used: effect per unit = effect / sd
     """
 
     outcome: str
@@ -71,6 +72,7 @@ class RegressionDesign:
     lowest: np.ndarray | None = None
     weights: np.ndarray | None = None
     rows: pd.DataFrame | None = None
+    scales: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:

@@ -47,3 +47,7 @@ class Model:
 
     def report_section(self, idata: xr.DataTree, prepared: Any) -> str:
         return ""
+
+    def diagnostics(self, idata: xr.DataTree, prepared: Any) -> dict[str, Any]:
+        """Model-specific checks for diagnostics.json (e.g. latent class chain agreement)."""
+        return {}

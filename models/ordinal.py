@@ -1,0 +1,211 @@
+"""Cumulative link (ordinal) regression of star ratings, or of any ordered outcome.
+
+Math
+----
+For row i (an organisation-year, or a row of a tidy CSV) with K ordered categories::
+
+    P(y_i <= k) = F(c_k - eta_i),          k = 1..K-1,  c_1 < ... < c_{K-1}
+    eta_i = x_i' beta + sum_g b_{g[i]} + tau_{t[i]}
+
+- ``F`` is the logistic, standard normal or complementary log-log CDF (``model.link``).
+- ``beta ~ Normal(0, priors.effects.sigma)``: effects on the latent scale; a positive
+  effect moves mass to higher categories (the MASS::polr convention).
+- Cutpoints are induced by a Dirichlet prior on the category probabilities of a row with
+  ``eta = 0``: ``pi ~ Dirichlet(priors.cutpoints.alpha)``, ``c_k = F^{-1}(pi_1 + ... + pi_k)``
+  (proper, and ordered by construction).
+- Group terms (the study's organisations across years; ``(1|g)`` / ``(x|g)`` in a
+  formula) are non-centred: ``b_g = sd * z_g``, ``z_g ~ N(0, 1)``,
+  ``sd ~ HalfNormal(priors.group_sd.sigma)``.
+- Year effects (panel mode) ``tau ~ ZeroSumNormal(priors.year_effects.sigma)``: the rating
+  regime drifted; the cutpoints carry the overall level.
+- A rating regime that did not award the lowest categories (no 0 stars from 2006,
+  ``model.lowest_stars``) sets ``c_k = -inf`` below its lowest category for those rows.
+- Frequency weights (``data.weights``) multiply each row's log likelihood.
+
+Modes: ``model.year=null`` fits the whole panel (organisation intercepts, year effects);
+``model.year=2007`` fits one year (one rating per organisation: no intercepts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from carestar.design import RegressionDesign
+from carestar.errors import ConfigError
+from carestar.likelihood import group_effects, observed
+from carestar.modelling import Model
+from carestar.study import Study
+from carestar.study_design import ratings_design
+from models import ordinal_figures
+
+LINKS = ("logit", "probit", "cloglog")
+
+
+def link_cdf(link: str, x):
+    """F: the inverse link, a CDF on the latent scale (tensor or numpy input)."""
+    math = pt if isinstance(x, pt.TensorVariable) else np
+    if link == "logit":
+        return 1.0 / (1.0 + math.exp(-x))
+    if link == "probit":
+        erfc = pt.erfc if math is pt else _np_erfc
+        return 0.5 * erfc(-x / np.sqrt(2.0))
+    return 1.0 - math.exp(-math.exp(x))
+
+
+def link_quantile(link: str, q):
+    """F^{-1}, for cutpoints induced by category probabilities."""
+    if link == "logit":
+        return pt.log(q) - pt.log1p(-q)
+    if link == "probit":
+        return np.sqrt(2.0) * pt.erfinv(2.0 * q - 1.0)
+    return pt.log(-pt.log1p(-q))
+
+
+def _np_erfc(x):
+    from scipy.special import erfc
+
+    return erfc(x)
+
+
+def category_probabilities(link: str, eta, cutpoints):
+    """P(y = k) for every row: differences of ``F(c_k - eta)`` padded with 0 and 1.
+
+    ``cutpoints`` has shape (K-1,) or (rows, K-1); ``-inf`` entries make the categories
+    below them impossible.
+    """
+    math = pt if isinstance(eta, pt.TensorVariable) or isinstance(cutpoints, pt.TensorVariable) else np
+    cum = link_cdf(link, cutpoints - eta[..., None])
+    zeros = math.zeros_like(cum[..., :1])
+    padded = math.concatenate([zeros, cum, zeros + 1.0], axis=-1)
+    return padded[..., 1:] - padded[..., :-1]
+
+
+class OrdinalModel(Model):
+    """Cumulative link model; see the module docstring for the math."""
+
+    name = "ordinal"
+
+    def __init__(
+        self,
+        link: str = "logit",
+        year: int | None = None,
+        predictors: list[str] | None = None,
+        reference: dict[str, str] | None = None,
+        standardise: bool = True,
+        lowest_stars: dict[int, int] | None = None,
+        formula: str | None = None,
+        figure_year: int = 2007,
+        priors: dict[str, dict[str, float]] | None = None,
+    ) -> None:
+        if link not in LINKS:
+            raise ConfigError(f"model.link={link!r} is not a link; expected one of {LINKS}")
+        self.link = link
+        self.year = year
+        self.predictors = list(predictors or [])
+        self.reference = dict(reference or {})
+        self.standardise = standardise
+        self.lowest_stars = {int(k): int(v) for k, v in (lowest_stars or {}).items()}
+        self.formula = formula
+        self.figure_year = figure_year
+        self.priors = priors or {}
+
+    def _prior(self, block: str, key: str, default: float) -> float:
+        return float(self.priors.get(block, {}).get(key, default))
+
+    # -- data -> design -------------------------------------------------------------
+    def prepare(self, data: Any) -> RegressionDesign:
+        if isinstance(data, Study):
+            if self.formula:
+                raise ConfigError(
+                    "model.formula is for data=csv; on the study choose model.predictors"
+                )
+            return ratings_design(
+                data,
+                self.predictors,
+                self.reference,
+                year=self.year,
+                lowest_stars=self.lowest_stars,
+                standardise=self.standardise,
+            )
+        if not self.formula:
+            raise ConfigError(
+                'data=csv needs a formula: model.formula="outcome ~ x1 + x2 + (1|group)"'
+            )
+        from carestar.formula import formula_design
+
+        return formula_design(data, self.formula, "ordinal")
+
+    # -- the model ------------------------------------------------------------------
+    def build(self, design: RegressionDesign) -> pm.Model:
+        K = len(design.categories)
+        coords = {
+            "effect": design.effects,
+            "category": list(design.categories),
+            "cutpoint": [f"{a}|{b}" for a, b in zip(design.categories, design.categories[1:])],
+            "obs": np.arange(design.n),
+        }
+        with pm.Model(coords=coords) as model:
+            X = pm.Data("X", design.X.to_numpy(float), dims=("obs", "effect"))
+            beta = pm.Normal(
+                "beta", 0.0, self._prior("effects", "sigma", 1.0), dims="effect"
+            )
+            eta = X @ beta
+            for term in design.groups:
+                eta = eta + group_effects(term, self._prior("group_sd", "sigma", 1.0))
+            if design.period is not None:
+                model.add_coords({design.period.name: list(design.period.levels)})
+                tau = pm.ZeroSumNormal(
+                    f"{design.period.name}_effect",
+                    sigma=self._prior("year_effects", "sigma", 1.0),
+                    dims=design.period.name,
+                )
+                eta = eta + tau[design.period.codes]
+            pi = pm.Dirichlet(
+                "category_probs",
+                a=np.full(K, self._prior("cutpoints", "alpha", 1.0)),
+                dims="category",
+            )
+            cutpoints = pm.Deterministic(
+                "cutpoints", link_quantile(self.link, pt.cumsum(pi)[:-1]), dims="cutpoint"
+            )
+            row_cutpoints = cutpoints
+            if design.lowest is not None and design.lowest.any():
+                below = np.arange(K - 1)[None, :] < design.lowest[:, None]
+                row_cutpoints = pt.where(below, -np.inf, cutpoints[None, :])
+            p = category_probabilities(self.link, eta, row_cutpoints)
+            observed(
+                design.outcome,
+                lambda p: pm.Categorical.dist(p=p),
+                (p,),
+                design.y,
+                design.weights,
+                dims="obs",
+            )
+        return model
+
+    # -- after sampling -------------------------------------------------------------
+    def effects(self) -> list[str]:
+        return ["beta", "cutpoints", "*_sd", "year_effect"]
+
+    def tables(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, pd.DataFrame]:
+        if design.period is None or "strategy_type" not in self.predictors:
+            return {}
+        return {"figure1_probabilities": ordinal_figures.strategy_probabilities(self, idata, design)}
+
+    def figures(self, idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
+        return ordinal_figures.draw_all(self, idata, design, figdir)
+
+    def report_section(self, idata: xr.DataTree, design: RegressionDesign) -> str:
+        mode = "whole panel" if self.year is None else f"year {self.year}"
+        return (
+            f"Cumulative {self.link} model of `{design.outcome}` ({len(design.categories)} "
+            f"ordered categories: {', '.join(design.categories)}), {mode}, {design.n} rows, "
+            f"effects: {', '.join(design.effects) or 'none'}."
+        )

@@ -1,0 +1,127 @@
+"""Figures and tables of the ordinal model: the poster's Figure 1 and the rating PPC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from carestar.design import RegressionDesign
+from carestar.figures import save_figure
+from carestar.study_design import STRATEGY_LEVELS
+
+if TYPE_CHECKING:
+    from models.ordinal import OrdinalModel
+
+HERMITE_NODES = 20
+
+
+def strategy_probabilities(
+    model: "OrdinalModel", idata: xr.DataTree, design: RegressionDesign
+) -> pd.DataFrame:
+    """P(stars = k) in the figure year for a council of each strategy type.
+
+    Other predictors sit at their means (0 after standardisation); in panel mode the
+    organisation intercept is averaged over its population distribution
+    (Gauss-Hermite quadrature), so these are population-averaged probabilities.
+    """
+    from models.ordinal import category_probabilities
+
+    post = idata.posterior
+    draws = post["beta"].stack(sample=("chain", "draw"))
+    cut = post["cutpoints"].stack(sample=("chain", "draw")).values.T  # (S, K-1)
+    year = model.year if model.year is not None else model.figure_year
+    shift = np.zeros(cut.shape[0])
+    if "year_effect" in post:
+        shift = post["year_effect"].sel(year=str(year)).stack(sample=("chain", "draw")).values
+    nodes, weights = np.polynomial.hermite_e.hermegauss(HERMITE_NODES)
+    weights = weights / weights.sum()
+    org_sd = np.zeros(cut.shape[0])
+    if "org_sd" in post:
+        org_sd = post["org_sd"].isel(org_coef=0).stack(sample=("chain", "draw")).values
+    ref = model.reference.get("strategy_type", "defender")
+    rows = []
+    for level in STRATEGY_LEVELS:
+        name = f"strategy_type[{level}]"
+        effect = np.zeros(cut.shape[0]) if level == ref else draws.sel(effect=name).values
+        eta = (effect + shift)[:, None] + org_sd[:, None] * nodes[None, :]  # (S, nodes)
+        p = category_probabilities(model.link, eta, cut[:, None, :])  # (S, nodes, K)
+        p = (p * weights[None, :, None]).sum(axis=1)
+        for k, category in enumerate(design.categories):
+            rows.append(
+                {
+                    "year": year,
+                    "strategy_type": level,
+                    "stars": category,
+                    "mean": p[:, k].mean(),
+                    "q05": np.quantile(p[:, k], 0.05),
+                    "q95": np.quantile(p[:, k], 0.95),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def figure1(table: pd.DataFrame, path: Path) -> Path:
+    """Predicted probability of 1, 2 and 3 stars by strategy type, with 90% intervals."""
+    shown = table[table["stars"].isin(["1", "2", "3"])]
+    levels = list(dict.fromkeys(shown["strategy_type"]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(levels)
+    for j, level in enumerate(levels):
+        part = shown[shown["strategy_type"] == level]
+        x = np.arange(len(part)) + (j - (len(levels) - 1) / 2) * width
+        ax.bar(x, part["mean"], width, label=level.capitalize(), alpha=0.85)
+        ax.errorbar(
+            x,
+            part["mean"],
+            yerr=[part["mean"] - part["q05"], part["q95"] - part["mean"]],
+            fmt="none",
+            color="black",
+            capsize=2,
+            lw=1,
+        )
+    ax.set_xticks(np.arange(3), ["1 star", "2 stars", "3 stars"])
+    ax.set_ylabel("predicted probability")
+    ax.set_title(f"Figure 1: star rating in {table['year'].iloc[0]} by management strategy (90% CI)")
+    ax.legend(frameon=False)
+    return save_figure(fig, path)
+
+
+def star_counts_check(idata: xr.DataTree, design: RegressionDesign, path: Path) -> Path:
+    """Observed star counts per year against the posterior predictive 90% intervals."""
+    rows = design.rows
+    years = sorted(rows["year"].unique())
+    predicted = idata.posterior_predictive[design.outcome].stack(sample=("chain", "draw")).values
+    K = len(design.categories)
+    fig, axes = plt.subplots(1, len(years), figsize=(2.1 * len(years), 3), sharey=True, squeeze=False)
+    for ax, year in zip(axes[0], years):
+        in_year = (rows["year"] == year).to_numpy()
+        counts = np.stack([(predicted[in_year] == k).sum(axis=0) for k in range(K)])
+        observed_counts = np.bincount(design.y[in_year], minlength=K)
+        lo, mid, hi = np.quantile(counts, [0.05, 0.5, 0.95], axis=1)
+        ax.bar(np.arange(K), observed_counts, color="0.8", label="observed")
+        ax.errorbar(np.arange(K), mid, yerr=[mid - lo, hi - mid], fmt="o", color="C3", ms=3, label="predicted 90%")
+        ax.set_title(str(year))
+        ax.set_xticks(np.arange(K), design.categories)
+        ax.set_xlabel("stars")
+    axes[0][0].set_ylabel("councils")
+    axes[0][0].legend(frameon=False, fontsize=7)
+    fig.suptitle("Posterior predictive check: star counts per year")
+    return save_figure(fig, path)
+
+
+def draw_all(model: "OrdinalModel", idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
+    figures = {}
+    if "posterior_predictive" in idata.children and design.rows is not None and "year" in design.rows:
+        figures["ppc_star_counts"] = star_counts_check(idata, design, figdir / "ppc_star_counts.png")
+    if design.rows is not None and "strategy_type" in model.predictors:
+        table = strategy_probabilities(model, idata, design)
+        figures["figure1_strategy"] = figure1(table, figdir / "figure1_strategy.png")
+    return figures

@@ -1,0 +1,138 @@
+"""Every ArviZ call in carestar: summaries, convergence gates, LOO, comparison, forest plots.
+
+Keeping ArviZ behind this one module means an ArviZ upgrade touches one file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import warnings
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from carestar.figures import save_figure
+
+CI_PROB = 0.9
+
+
+def resolve(idata: xr.DataTree, patterns: list[str] | None) -> list[str]:
+    """Posterior variable names matching ``patterns`` (globs); all when None."""
+    names = list(idata.posterior.data_vars)
+    if patterns is None:
+        return names
+    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def summary(idata: xr.DataTree, var_names: list[str] | None = None) -> pd.DataFrame:
+    """Posterior summary with 90% equal-tailed intervals, r_hat and ESS."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = az.summary(idata, var_names=var_names, ci_prob=CI_PROB, ci_kind="eti", round_to="none")
+    table.index.name = "parameter"
+    return table
+
+
+def is_mode_only(idata: xr.DataTree) -> bool:
+    return idata.posterior.sizes.get("draw", 0) < 4
+
+
+def convergence(
+    idata: xr.DataTree, var_names: list[str], thresholds: dict[str, float]
+) -> dict[str, Any]:
+    """The convergence gates: each check's value, its threshold and whether it passes."""
+    if is_mode_only(idata):
+        return {"passed": True, "checks": {}, "note": "posterior mode: no MCMC diagnostics"}
+    post = idata.posterior[var_names]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rhat = az.rhat(post)
+        ess_bulk = az.ess(post, method="bulk")
+        ess_tail = az.ess(post, method="tail")
+        bfmi = np.atleast_1d(np.asarray(az.bfmi(idata).to_array()))
+    stats = idata.sample_stats
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    values = {
+        "max_rhat": _extreme(rhat, max),
+        "min_ess_bulk": _extreme(ess_bulk, min),
+        "min_ess_tail": _extreme(ess_tail, min),
+        "divergences": divergences,
+        "min_bfmi": float(np.nanmin(bfmi)),
+    }
+    checks = {
+        "max_rhat": values["max_rhat"] <= thresholds["max_rhat"],
+        "min_ess_bulk": values["min_ess_bulk"] >= thresholds["min_ess_bulk"],
+        "min_ess_tail": values["min_ess_tail"] >= thresholds["min_ess_tail"],
+        "divergences": values["divergences"] <= thresholds["max_divergences"],
+        "min_bfmi": values["min_bfmi"] >= thresholds["min_bfmi"],
+    }
+    worst = {
+        "max_rhat": _argextreme(rhat, max),
+        "min_ess_bulk": _argextreme(ess_bulk, min),
+        "min_ess_tail": _argextreme(ess_tail, min),
+    }
+    return {
+        "passed": bool(all(checks.values())),
+        "checks": {
+            name: {
+                "value": values[name],
+                "threshold": thresholds[_threshold_key(name)],
+                "passed": bool(ok),
+                **({"worst": worst[name]} if name in worst else {}),
+            }
+            for name, ok in checks.items()
+        },
+    }
+
+
+def _threshold_key(check: str) -> str:
+    return "max_divergences" if check == "divergences" else check
+
+
+def _extreme(ds: xr.Dataset, pick) -> float:
+    return float(pick(float(np.nanmax(v)) if pick is max else float(np.nanmin(v)) for v in ds.data_vars.values()))
+
+
+def _argextreme(ds: xr.Dataset, pick) -> str:
+    best_name, best = "", None
+    for name, v in ds.data_vars.items():
+        value = float(np.nanmax(v)) if pick is max else float(np.nanmin(v))
+        if best is None or pick(value, best) == value:
+            best_name, best = name, value
+    return best_name
+
+
+def loo(idata: xr.DataTree, pareto_k_max: float = 0.7) -> dict[str, Any] | None:
+    """PSIS-LOO: elpd, its SE, p_loo and the count of Pareto k above the threshold."""
+    if "log_likelihood" not in idata.children or is_mode_only(idata):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = az.loo(idata, pointwise=True)
+    k = np.asarray(result.pareto_k).ravel()
+    return {
+        "elpd_loo": float(result.elpd),
+        "se": float(result.se),
+        "p_loo": float(result.p),
+        "max_pareto_k": float(np.nanmax(k)),
+        "n_pareto_k_high": int((k > pareto_k_max).sum()),
+        "pareto_k_threshold": pareto_k_max,
+        "passed": bool((k <= pareto_k_max).all()),
+    }
+
+
+def forest_plot(idata: xr.DataTree, var_names: list[str], path: Path, title: str) -> Path | None:
+    """Posterior means with 90% intervals of the named variables."""
+    if not var_names or is_mode_only(idata):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pc = az.plot_forest(idata, var_names=var_names, combined=True, ci_probs=(0.5, CI_PROB), backend="matplotlib")
+    fig = pc.viz["chart"].item() if hasattr(pc, "viz") else pc
+    fig = getattr(fig, "figure", fig)
+    fig.suptitle(title)
+    return save_figure(fig, path)

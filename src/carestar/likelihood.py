@@ -1,0 +1,71 @@
+"""Observed variables with optional frequency weights, and the group-level terms.
+
+Frequency weights make a table of response patterns fit like its expanded rows: row i's
+log likelihood is ``w_i * log p(y_i)``. The weighted variable stays an observed random
+variable (a ``pm.CustomDist`` around the unweighted distribution), so the log likelihood
+group (per pattern, weighted) and posterior predictive draws (per pattern, unweighted)
+still work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from carestar.design import GroupTerm
+
+
+def observed(
+    name: str,
+    make_dist: Callable[..., pt.TensorVariable],
+    params: tuple,
+    value: np.ndarray,
+    weights: np.ndarray | None,
+    dims: str,
+) -> pt.TensorVariable:
+    """``make_dist(*params)`` as the likelihood of ``value``, each row counted ``weights`` times."""
+    if weights is None:
+        return pm.CustomDist(
+            name,
+            *params,
+            dist=lambda *args: make_dist(*args[:-1]),
+            observed=value,
+            dims=dims,
+        )
+    w = np.asarray(weights, dtype=float)
+    return pm.CustomDist(
+        name,
+        *params,
+        w,
+        dist=lambda *args: make_dist(*args[:-2]),
+        logp=lambda v, *args: args[-1] * pm.logp(make_dist(*args[:-1]), v),
+        observed=value,
+        dims=dims,
+    )
+
+
+def group_effects(term: GroupTerm, sd_sigma: float) -> pt.TensorVariable:
+    """Non-centred varying intercepts and slopes of one group term, per row.
+
+    ``b_{g,j} = sd_j * z_{g,j}``, ``z ~ N(0, 1)``, ``sd_j ~ HalfNormal(sd_sigma)``, independent
+    across the term's coefficients j (intercept and slopes). Returns the row contribution
+    ``b_{g[i],0} + sum_j b_{g[i],j} x_{ij}``.
+    """
+    group = term.group.name
+    coefs = (["Intercept"] if term.intercept else []) + (
+        [] if term.slopes is None else list(term.slopes.columns)
+    )
+    model = pm.modelcontext(None)
+    coef_dim = f"{group}_coef"
+    model.add_coords({group: list(term.group.levels), coef_dim: coefs})
+    sd = pm.HalfNormal(f"{group}_sd", sigma=sd_sigma, dims=coef_dim)
+    z = pm.Normal(f"{group}_z", 0.0, 1.0, dims=(group, coef_dim))
+    b = pm.Deterministic(f"{group}_effect", z * sd, dims=(group, coef_dim))
+    rows = b[term.group.codes]
+    columns = ([np.ones(len(term.group.codes))] if term.intercept else []) + (
+        [] if term.slopes is None else [term.slopes[c].to_numpy(float) for c in term.slopes]
+    )
+    return (rows * np.column_stack(columns)).sum(axis=-1)

@@ -1,0 +1,100 @@
+"""The run's ``report.md``: what was fit, on which data, whether it converged, the figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    cols = [frame.index.name or ""] + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for index, row in frame.iterrows():
+        cells = [str(index)] + [format(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def diagnostics_table(diagnostics: dict[str, Any]) -> str:
+    checks = diagnostics["convergence"].get("checks", {})
+    if not checks:
+        return diagnostics["convergence"].get("note", "")
+    frame = pd.DataFrame(
+        {
+            "value": [c["value"] for c in checks.values()],
+            "threshold": [c["threshold"] for c in checks.values()],
+            "result": ["pass" if c["passed"] else "FAIL" for c in checks.values()],
+        },
+        index=pd.Index(list(checks), name="check"),
+    )
+    return _markdown_table(frame, ".4g")
+
+
+def write_report(
+    path: Path,
+    *,
+    title: str,
+    model_section: str,
+    data_source: str,
+    sampler: dict[str, Any],
+    command: str,
+    diagnostics: dict[str, Any],
+    summary: pd.DataFrame,
+    figures: dict[str, Path],
+    tables: dict[str, Path],
+    mode: dict[str, Any] | None,
+) -> Path:
+    status = "PASSED" if diagnostics["passed"] else "FAILED"
+    parts = [
+        f"# {title}",
+        "",
+        f"Reproduce with `{command}` (see `run.json` for the commit, data hash and versions).",
+        "",
+        "## What was fit",
+        "",
+        model_section,
+        "",
+        f"Data: {data_source}.",
+        "",
+        f"Sampler: {sampler.get('name')} ({_sampler_line(sampler)}).",
+        "",
+        f"## Diagnostics: {status}",
+        "",
+        diagnostics_table(diagnostics),
+        "",
+    ]
+    loo = diagnostics.get("loo")
+    if loo:
+        parts += [
+            f"PSIS-LOO: elpd {loo['elpd_loo']:.1f} (SE {loo['se']:.1f}), p_loo {loo['p_loo']:.1f}, "
+            f"{loo['n_pareto_k_high']} observations with Pareto k > {loo['pareto_k_threshold']}.",
+            "",
+        ]
+    if mode:
+        parts += [
+            "## Log likelihood",
+            "",
+            ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in mode.items()),
+            "",
+        ]
+    shown = summary[["mean", "sd", "eti5", "eti95", "r_hat", "ess_bulk"]] if "eti5" in summary else summary
+    parts += ["## Effects", "", _markdown_table(shown), ""]
+    if figures:
+        parts += ["## Figures", ""]
+        for name, fig in figures.items():
+            parts += [f"### {name}", "", f"![{name}](figures/{fig.name})", ""]
+    if tables:
+        parts += ["## Tables", ""] + [f"- `{p.name}`" for p in tables.values()] + [""]
+    path.write_text("\n".join(parts))
+    return path
+
+
+def _sampler_line(sampler: dict[str, Any]) -> str:
+    if sampler.get("name") == "map":
+        return "posterior mode"
+    return (
+        f"{sampler.get('chains')} chains x ({sampler.get('tune')} tuning + "
+        f"{sampler.get('draws')} draws), {sampler.get('cores')} cores"
+    )

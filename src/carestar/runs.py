@@ -1,0 +1,144 @@
+"""Run directories: staged writing, the manifest (run.json), and loading a run back.
+
+Everything a run writes goes first into ``<run>/_incomplete/``; only when all of it is
+written is it moved into the run directory, and ``run.json`` (the manifest, with
+``status: complete``) is written last. An interrupted or failed run therefore leaves an
+``_incomplete/`` folder and no manifest: nothing that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+from omegaconf import DictConfig, OmegaConf
+
+STAGING = "_incomplete"
+MANIFEST = "run.json"
+POSTERIOR = "posterior.nc"
+PACKAGES = (
+    "carestar", "pymc", "pytensor", "arviz", "arviz-base", "arviz-stats", "arviz-plots",
+    "numpy", "scipy", "pandas", "xarray", "hydra-core", "omegaconf", "pandera", "formulae",
+    "scikit-learn", "stepmix", "matplotlib", "nutpie", "numpyro", "jax",
+)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_state(root: Path = REPO_ROOT) -> dict[str, Any]:
+    """The commit the code came from and whether the work tree had uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return {"commit": None, "dirty": None}
+
+
+def config_hash(cfg: DictConfig) -> str:
+    text = OmegaConf.to_yaml(cfg, resolve=True, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Stopwatch:
+    """Wall times of the run's stages, in seconds."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.times: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = round(time.perf_counter() - t0, 3)
+
+    def total(self) -> float:
+        return round(time.perf_counter() - self.start, 3)
+
+
+class RunDirectory:
+    """A Hydra run directory written through a staging folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.staging = self.path / STAGING
+        if (self.path / MANIFEST).exists():
+            raise FileExistsError(f"{self.path} already holds a complete run; choose another hydra.run.dir")
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True)
+
+    def file(self, relative: str) -> Path:
+        """Where to write ``relative`` while the run is in progress."""
+        target = self.staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write_json(self, relative: str, payload: dict[str, Any]) -> Path:
+        path = self.file(relative)
+        path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+        return path
+
+    def write_posterior(self, idata: xr.DataTree) -> Path:
+        path = self.file(POSTERIOR)
+        idata.to_netcdf(path, engine="h5netcdf")
+        return path
+
+    def complete(self, manifest: dict[str, Any]) -> Path:
+        """Move the staged files into place, then write the manifest last."""
+        for item in sorted(self.staging.iterdir()):
+            destination = self.path / item.name
+            if destination.exists():
+                shutil.rmtree(destination) if destination.is_dir() else destination.unlink()
+            os.replace(item, destination)
+        self.staging.rmdir()
+        path = self.path / MANIFEST
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({**manifest, "status": "complete"}, indent=2, default=_json_default) + "\n")
+        os.replace(tmp, path)
+        return path
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def load_run(path: str | Path) -> tuple[dict[str, Any], xr.DataTree]:
+    """A complete run's manifest and posterior; refuses incomplete runs."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists():
+        from carestar.errors import CarestarError
+
+        raise CarestarError(f"{path} is not a complete run (no {MANIFEST})")
+    manifest = json.loads(manifest_path.read_text())
+    return manifest, xr.open_datatree(path / POSTERIOR, engine="h5netcdf").load()

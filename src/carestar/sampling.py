@@ -1,0 +1,89 @@
+"""The sampler front end: pymc, nutpie or numpyro NUTS (or the posterior mode), one seed.
+
+Every sampler returns the same ``xarray.DataTree``: posterior, sample_stats,
+observed_data, log_likelihood and posterior_predictive, so nothing downstream knows which
+sampler ran. ``sampler.name=map`` hands over to ``carestar.mode``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import pymc as pm
+import xarray as xr
+
+from carestar.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+NUTS_SAMPLERS = ("pymc", "nutpie", "numpyro")
+
+
+def progress_enabled(setting: Any) -> bool:
+    """``auto`` shows a progress bar only when standard error is a terminal."""
+    if setting == "auto":
+        return sys.stderr.isatty()
+    return bool(setting)
+
+
+def sample(model: pm.Model, sampler: dict[str, Any], seed: int) -> xr.DataTree:
+    """Draw from the posterior of ``model`` as the sampler config says."""
+    name = sampler.get("name")
+    if name == "map":
+        from carestar.mode import fit_map
+
+        idata = fit_map(model, seed)
+    elif sampler.get("nuts_sampler") in NUTS_SAMPLERS:
+        idata = _nuts(model, sampler, seed)
+    else:
+        raise ConfigError(
+            f"sampler {name!r} has nuts_sampler={sampler.get('nuts_sampler')!r}; "
+            f"expected one of {NUTS_SAMPLERS} or sampler=map"
+        )
+    with model:
+        pm.compute_log_likelihood(idata, progressbar=False)
+        if sampler.get("posterior_predictive", True):
+            pm.sample_posterior_predictive(
+                idata, extend_inferencedata=True, random_seed=seed, progressbar=False
+            )
+    return idata
+
+
+def _nuts(model: pm.Model, sampler: dict[str, Any], seed: int) -> xr.DataTree:
+    nuts_sampler = sampler["nuts_sampler"]
+    chains = int(sampler.get("chains", 4))
+    cores = int(sampler.get("cores", 1))
+    kwargs: dict[str, Any] = {}
+    if nuts_sampler == "numpyro":
+        # JAX sees one CPU device unless told before it starts; chains then run in parallel.
+        os.environ.setdefault(
+            "XLA_FLAGS", f"--xla_force_host_platform_device_count={max(cores, 1)}"
+        )
+        kwargs["nuts"] = {
+            "chain_method": "parallel" if cores > 1 else "sequential",
+            "target_accept": float(sampler.get("target_accept", 0.8)),
+        }
+    elif nuts_sampler == "nutpie":
+        kwargs["nuts"] = {"target_accept": float(sampler.get("target_accept", 0.8))}
+        kwargs["backend"] = sampler.get("backend", "numba")
+    else:
+        kwargs["nuts"] = {"target_accept": float(sampler.get("target_accept", 0.8))}
+    log.info(
+        "sampling with %s: %d chains x (%d tune + %d draws), %d cores, seed %d",
+        nuts_sampler, chains, sampler.get("tune", 1000), sampler.get("draws", 1000), cores, seed,
+    )
+    with model:
+        return pm.sample(
+            draws=int(sampler.get("draws", 1000)),
+            tune=int(sampler.get("tune", 1000)),
+            chains=chains,
+            cores=cores,
+            random_seed=seed,
+            nuts_sampler=nuts_sampler,
+            progressbar=progress_enabled(sampler.get("progressbar", "auto")),
+            compute_convergence_checks=False,
+            **kwargs,
+        )

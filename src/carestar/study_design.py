@@ -1,0 +1,161 @@
+"""The study's star ratings as a regression design, with predictors chosen by name.
+
+Predictors (``model.predictors``):
+
+- ``strategy_type``: the reported Miles & Snow stance, treatment contrasts against the
+  reference level in ``model.reference.strategy_type``; columns ``strategy_type[level]``.
+- ``spend_per_head``, ``deprivation``, ``older_share``: resources of the organisation in
+  the rating year, standardised over the rows fitted.
+- ``local_measures_use``: mean "degree of use" (0-5) over the local-measure items,
+  standardised; ``processes_used``: share of yes/no processes in use, standardised.
+
+Rows are England's (org, year) ratings, one year (``year``) or the whole panel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from carestar.design import Factor, GroupTerm, RegressionDesign
+from carestar.errors import ConfigError, DataError
+from carestar.study import Study
+
+STRATEGY_LEVELS = ("prospector", "analyser", "defender", "reactor")
+RESOURCES = ("spend_per_head", "deprivation", "older_share")
+PRACTICE = ("local_measures_use", "processes_used")
+PREDICTORS = ("strategy_type", *RESOURCES, *PRACTICE)
+STARS = ("0", "1", "2", "3")
+
+
+def ratings_design(
+    study: Study,
+    predictors: list[str],
+    reference: dict[str, str],
+    year: int | None = None,
+    lowest_stars: dict[int, int] | None = None,
+    standardise: bool = True,
+) -> RegressionDesign:
+    """Stars on the chosen predictors; the whole panel (org intercepts, year effects) or one year."""
+    unknown = [p for p in predictors if p not in PREDICTORS]
+    if unknown:
+        raise ConfigError(
+            f"unknown predictor(s) {unknown} in model.predictors; "
+            f"available: {', '.join(PREDICTORS)}"
+        )
+    ratings = study.ratings
+    if year is not None:
+        years = sorted(ratings["year"].unique().tolist())
+        if year not in years:
+            raise ConfigError(f"model.year={year} has no ratings; years in the data: {years}")
+        ratings = ratings[ratings["year"] == year]
+    rows = ratings[["org", "year", "stars"]].reset_index(drop=True)
+
+    frame = _predictor_frame(study, rows)
+    columns: dict[str, np.ndarray] = {}
+    scales: dict[str, tuple[float, float]] = {}
+    for name in predictors:
+        if name == "strategy_type":
+            columns.update(_strategy_columns(frame["strategy_type"], reference))
+            continue
+        values = frame[name].to_numpy(float)
+        if standardise:
+            mean, sd = float(values.mean()), float(values.std())
+            if sd == 0:
+                raise DataError(
+                    f"predictor '{name}' takes one value only, so it cannot be standardised",
+                    column=name,
+                    expected="at least two distinct values",
+                )
+            values = (values - mean) / sd
+            scales[name] = (mean, sd)
+        columns[name] = values
+    X = pd.DataFrame(columns)
+
+    lowest = None
+    if lowest_stars:
+        lowest = rows["year"].map(lambda y: lowest_stars.get(int(y), 0)).to_numpy(int)
+        bad = np.flatnonzero(rows["stars"].to_numpy() < lowest)
+        if bad.size:
+            raise DataError(
+                "stars below the lowest level awarded in that year's rating regime",
+                file="ratings.csv",
+                column="stars",
+                expected=f"lowest stars by year {lowest_stars} (model.lowest_stars)",
+                hint="rows listed as org/year: "
+                + ", ".join(f"{rows.org[i]}/{rows.year[i]}" for i in bad[:10]),
+            )
+
+    groups: tuple[GroupTerm, ...] = ()
+    period = None
+    if year is None:
+        groups = (GroupTerm(_factor("org", rows["org"])),)
+        period = _factor("year", rows["year"])
+    return RegressionDesign(
+        outcome="stars",
+        y=rows["stars"].to_numpy(int),
+        X=X,
+        categories=STARS,
+        groups=groups,
+        period=period,
+        lowest=lowest,
+        rows=rows,
+        scales=scales,
+    )
+
+
+def _factor(name: str, values: pd.Series) -> Factor:
+    levels = sorted(values.unique().tolist())
+    codes = pd.Categorical(values, categories=levels).codes.astype(int)
+    return Factor(name, tuple(str(level) for level in levels), codes)
+
+
+def _strategy_columns(types: pd.Series, reference: dict[str, str]) -> dict[str, np.ndarray]:
+    ref = reference.get("strategy_type", "defender")
+    if ref not in STRATEGY_LEVELS:
+        raise ConfigError(
+            f"model.reference.strategy_type={ref!r} is not a strategy type; "
+            f"expected one of {', '.join(STRATEGY_LEVELS)}"
+        )
+    return {
+        f"strategy_type[{level}]": (types == level).to_numpy(float)
+        for level in STRATEGY_LEVELS
+        if level != ref
+    }
+
+
+def _predictor_frame(study: Study, rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per rating with every available predictor; missing values are data errors."""
+    per_org = study.strategy[["org", "strategy_type"]].merge(
+        practice_summaries(study.local_practice), on="org", how="outer"
+    )
+    frame = rows.merge(study.resources, on=["org", "year"], how="left").merge(
+        per_org, on="org", how="left"
+    )
+    for column, table in [
+        ("spend_per_head", "resources.csv"),
+        ("strategy_type", "strategy.csv"),
+        ("local_measures_use", "local_practice.csv"),
+    ]:
+        missing = frame[column].isna().to_numpy()
+        if missing.any():
+            keys = frame.loc[missing, ["org", "year"]].astype(str).agg("/".join, axis=1)
+            raise DataError(
+                f"{int(missing.sum())} rated org/year(s) have no row in {table}",
+                file=table,
+                column=column,
+                expected="a value for every organisation (and year) in ratings.csv",
+                hint="org/year: " + ", ".join(keys.tolist()[:10]),
+            )
+    return frame
+
+
+def practice_summaries(local_practice: pd.DataFrame) -> pd.DataFrame:
+    """Per organisation: mean degree of use (0-5 items) and share of processes used (0/1)."""
+    grouped = local_practice.groupby("org")
+    return pd.DataFrame(
+        {
+            "local_measures_use": grouped["degree_of_use"].mean().astype(float),
+            "processes_used": grouped["used"].mean().astype(float),
+        }
+    ).reset_index()
