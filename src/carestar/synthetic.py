@@ -191,6 +191,8 @@ class SyntheticParams:
         r = self.ratings
         if sorted(r.year_effects) != sorted(r.years):
             raise ConfigError("data.ratings.year_effects must have one value per year")
+        if abs(sum(r.year_effects.values())) > 1e-6:
+            raise ConfigError("data.ratings.year_effects must sum to zero")
         if not np.all(np.diff(r.cutpoints) > 0) or len(r.cutpoints) != 3:
             raise ConfigError("data.ratings.cutpoints must be 3 increasing numbers")
         if set(r.strategy_effects) != set(STRATEGY_TYPES):
