@@ -33,7 +33,15 @@ import xarray as xr
 
 log = logging.getLogger(__name__)
 
-__all__ = ["fit_map", "log_likelihood_at", "information_criteria", "point_from_posterior"]
+__all__ = [
+    "fit_map",
+    "log_likelihood_at",
+    "information_criteria",
+    "n_free_parameters",
+    "n_observations",
+    "point_from_posterior",
+    "posterior_mean_point",
+]
 
 
 def fit_map(model: pm.Model, seed: int | None = None, **optimizer_kwargs: Any) -> xr.DataTree:
@@ -66,6 +74,12 @@ def point_from_posterior(model: pm.Model, idata: xr.DataTree, chain: int = 0, dr
     }
 
 
+def posterior_mean_point(model: pm.Model, idata: xr.DataTree) -> dict:
+    """The free variables' posterior means (for a one-draw mode: the mode itself)."""
+    post = idata["posterior"]
+    return {rv.name: np.asarray(post[rv.name].mean(("chain", "draw")).values) for rv in model.free_RVs}
+
+
 def _value_point(model: pm.Model, point: dict) -> dict:
     """A point keyed by value-variable names (``sigma_log__``) from either kind of key."""
     out = {}
@@ -94,12 +108,41 @@ def log_likelihood_at(model: pm.Model, point: dict) -> float:
     return float(fn(_value_point(model, point)))
 
 
-def information_criteria(loglik: float, n_params: int, n_obs: float) -> dict[str, float]:
+def n_free_parameters(model: pm.Model) -> int:
+    """Number of free scalar parameters (every element of every free variable).
+
+    For hierarchical models this counts each group effect too (a conditional count, not
+    lme4's, which counts only the variance components).
+    """
+    ip = model.initial_point()
+    return int(sum(np.size(ip[model.rvs_to_values[rv].name]) for rv in model.free_RVs))
+
+
+def n_observations(model: pm.Model) -> int:
+    """Number of observed values (rows; not the sum of frequency weights)."""
+    return int(sum(np.size(model.rvs_to_values[rv].data) if hasattr(model.rvs_to_values[rv], "data")
+                   else np.size(model.rvs_to_values[rv].eval()) for rv in model.observed_RVs))
+
+
+def information_criteria(
+    loglik: float | pm.Model, n_params: float | None = None, n_obs: float | None = None
+) -> dict[str, float]:
     """AIC ``-2 l + 2 k`` and BIC ``-2 l + k log n``.
 
-    With frequency weights pass ``n_obs`` = the sum of the weights (the number of people,
-    not of rows), as R's ``BIC`` does for ``polr`` (``nobs`` = sum of weights).
+    ``information_criteria(loglik, n_params, n_obs)``. With frequency weights pass
+    ``n_obs`` = the sum of the weights (the number of people, not of rows), as R's ``BIC``
+    does for ``polr`` (``nobs`` = sum of weights).
+
+    Also callable as ``information_criteria(model, loglik, n_obs=None)``: ``k`` is then
+    ``n_free_parameters(model)`` and ``n`` defaults to ``n_observations(model)`` (rows:
+    pass the sum of the weights for weighted data).
     """
+    if isinstance(loglik, pm.Model):
+        model, loglik = loglik, float(n_params)  # type: ignore[arg-type]
+        n_params = n_free_parameters(model)
+        n_obs = n_observations(model) if n_obs is None else n_obs
+    if n_params is None or n_obs is None:
+        raise TypeError("information_criteria(loglik, n_params, n_obs)")
     if n_obs <= 0:
         raise ValueError("n_obs must be > 0")
     return {
