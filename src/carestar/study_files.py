@@ -184,30 +184,36 @@ def schema_error(cases: pd.DataFrame, path: Path, table: str) -> DataError:
     # the conversion failure for that column
     follow_on = cases["column"].isin(coerced) & ~cases["check"].str.startswith("coerce_dtype")
     cases = cases[~follow_on & cases["index"].notna()]
-    problems = []
+    # column problems first: they are the most specific
+    cases = cases.sort_values("schema_context", kind="stable", key=lambda c: c != "Column")
+    problems = []  # (column label, problem, CSV lines, expected)
     for check, group in cases.groupby("check", sort=False):
         columns = list(dict.fromkeys(group["column"].astype(str)))
-        for column in columns if group["schema_context"].iloc[0] == "Column" else [None]:
-            rows = group if column is None else group[group["column"] == column]
-            label = ", ".join(columns) if column is None else column
-            values = list(dict.fromkeys(rows["failure_case"].astype(str)))
-            lines = sorted({int(i) + HEADER_LINES + 1 for i in rows["index"]})
-            problems.append((label, _problem(str(check), values) if column else str(check),
-                             lines))
+        if group["schema_context"].iloc[0] == "Column":
+            for column in columns:
+                rows = group[group["column"] == column]
+                values = list(dict.fromkeys(rows["failure_case"].astype(str)))
+                problems.append((column, _problem(str(check), values), _lines(rows),
+                                 describe_column(table, column)))
+        elif check in ("multiple_fields_uniqueness", "field_uniqueness"):
+            key = ", ".join(SCHEMAS[table].unique or columns)
+            problems.append((key, f"duplicate rows for the same ({key})", _lines(group),
+                             f"one row per ({key})"))
+        else:  # a table-level check: its name is its description
+            problems.append((", ".join(columns), f"rows that break the rule: {check}",
+                             _lines(group), str(check)))
     if not problems:  # pragma: no cover - pandera reported nothing we can place
         return DataError("the table does not match its schema", file=str(path))
-    column, problem, rows = problems[0]
-    if column in SCHEMAS[table].columns:
-        expected = describe_column(table, column)
-    else:
-        expected = f"unique ({column}) and {problem}" if "duplicate" in problem else problem
-    if "duplicate" in problem:
-        key = SCHEMAS[table].unique or [column]
-        expected = f"one row per ({', '.join(key)})"
+    column, problem, rows, expected = problems[0]
     others = [f"column '{c}': {p} (rows {', '.join(map(str, r[:5]))}"
-              f"{', ...' if len(r) > 5 else ''})" for c, p, r in problems[1:]]
+              f"{', ...' if len(r) > 5 else ''})" for c, p, r, _ in problems[1:]]
     return DataError(problem, file=str(path), column=column, rows=rows, expected=expected,
                      hint=("also " + "; ".join(others)) if others else None)
+
+
+def _lines(cases: pd.DataFrame) -> list[int]:
+    """CSV line numbers (header = line 1) of failure cases' 0-based row positions."""
+    return sorted({int(i) + HEADER_LINES + 1 for i in cases["index"]})
 
 
 def check_keys(tables: dict[str, pd.DataFrame], folder: Path) -> None:
