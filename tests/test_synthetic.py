@@ -148,3 +148,13 @@ def test_bad_parameters_are_config_errors():
     cfg["strategy"] = {**cfg["strategy"], "unknown_knob": 1}
     with pytest.raises(ConfigError, match="unknown_knob"):
         load_synthetic(**cfg)
+
+
+def test_hydra_instantiates_the_yaml_with_the_top_level_seed(study):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from helpers_study import SYNTHETIC_YAML
+
+    cfg = OmegaConf.create({"seed": 1, "data": OmegaConf.load(SYNTHETIC_YAML)})
+    assert instantiate(cfg.data).data_hash == study.data_hash
