@@ -43,7 +43,7 @@ expected star counts per year match the published counts.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from itertools import product
 from typing import Any
 
@@ -167,7 +167,6 @@ class SyntheticParams:
     strategy: StrategyParams
     local_practice: PracticeParams
     micro_measures: MicroParams
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> SyntheticParams:
