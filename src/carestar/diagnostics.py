@@ -47,13 +47,13 @@ def convergence(
     """The convergence gates: each check's value, its threshold and whether it passes."""
     if is_mode_only(idata):
         return {"passed": True, "checks": {}, "note": "posterior mode: no MCMC diagnostics"}
-    post = idata.posterior[var_names]
+    post = idata.posterior.to_dataset()[var_names]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rhat = az.rhat(post)
         ess_bulk = az.ess(post, method="bulk")
         ess_tail = az.ess(post, method="tail")
-        bfmi = np.atleast_1d(np.asarray(az.bfmi(idata).to_array()))
+        bfmi = np.asarray(az.bfmi(idata).to_dataset()["energy"]).ravel()
     stats = idata.sample_stats
     divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
     values = {
@@ -132,7 +132,6 @@ def forest_plot(idata: xr.DataTree, var_names: list[str], path: Path, title: str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pc = az.plot_forest(idata, var_names=var_names, combined=True, ci_probs=(0.5, CI_PROB), backend="matplotlib")
-    fig = pc.viz["chart"].item() if hasattr(pc, "viz") else pc
-    fig = getattr(fig, "figure", fig)
+    fig = pc.get_viz("figure")
     fig.suptitle(title)
     return save_figure(fig, path)

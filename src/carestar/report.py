@@ -79,7 +79,7 @@ def write_report(
             ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in mode.items()),
             "",
         ]
-    shown = summary[["mean", "sd", "eti5", "eti95", "r_hat", "ess_bulk"]] if "eti5" in summary else summary
+    shown = summary[["mean", "sd", "eti90_lb", "eti90_ub", "r_hat", "ess_bulk"]] if "eti90_lb" in summary else summary
     parts += ["## Effects", "", _markdown_table(shown), ""]
     if figures:
         parts += ["## Figures", ""]

@@ -99,6 +99,12 @@ class RunDirectory:
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
+    def folder(self, relative: str) -> Path:
+        """A sub-folder of the staged run (e.g. ``figures``)."""
+        target = self.staging / relative
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+
     def write_json(self, relative: str, payload: dict[str, Any]) -> Path:
         path = self.file(relative)
         path.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
@@ -106,7 +112,7 @@ class RunDirectory:
 
     def write_posterior(self, idata: xr.DataTree) -> Path:
         path = self.file(POSTERIOR)
-        idata.to_netcdf(path, engine="h5netcdf")
+        idata.to_netcdf(path, engine="netcdf4")
         return path
 
     def complete(self, manifest: dict[str, Any]) -> Path:
@@ -141,4 +147,4 @@ def load_run(path: str | Path) -> tuple[dict[str, Any], xr.DataTree]:
 
         raise CarestarError(f"{path} is not a complete run (no {MANIFEST})")
     manifest = json.loads(manifest_path.read_text())
-    return manifest, xr.open_datatree(path / POSTERIOR, engine="h5netcdf").load()
+    return manifest, xr.open_datatree(path / POSTERIOR, engine="netcdf4").load()

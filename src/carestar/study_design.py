@@ -60,7 +60,7 @@ def ratings_design(
             continue
         values = frame[name].to_numpy(float)
         if standardise:
-            mean, sd = float(values.mean()), float(values.std())
+            mean, sd = float(values.mean()), float(values.std(ddof=1))
             if sd == 0:
                 raise DataError(
                     f"predictor '{name}' takes one value only, so it cannot be standardised",

@@ -71,12 +71,11 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
             path = run.file(f"tables/{name}.csv")
             table.to_csv(path, index=False)
             tables[name] = path
-        figdir = run.file("figures/.keep").parent
+        figdir = run.folder("figures")
         figures = model.figures(idata, prepared, figdir)
         forest = diag.forest_plot(idata, effects, figdir / "forest_effects.png", "Effects (50% and 90% intervals)")
         if forest is not None:
             figures = {"forest_effects": forest, **figures}
-        (figdir / ".keep").unlink()
         write_report(
             run.file("report.md"),
             title=f"carestar run: model={model.name}, data={getattr(data, 'source', '?')}",
@@ -115,10 +114,9 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
 
 def _mode_report(pm_model, idata, sampler: dict[str, Any]) -> dict[str, Any] | None:
     """Log likelihood at the posterior mode (sampler=map) or at the posterior mean."""
-    try:
-        from carestar.mode import information_criteria, log_likelihood_at, posterior_mean_point
-    except ImportError:
+    if sampler.get("name") != "map":  # TODO(issue 3): posterior-mean log likelihood once carestar.mode lands
         return None
+    from carestar.mode import information_criteria, log_likelihood_at, posterior_mean_point
     point = posterior_mean_point(pm_model, idata)
     loglik = log_likelihood_at(pm_model, point)
     where = "posterior mode" if sampler.get("name") == "map" else "posterior mean"
