@@ -349,7 +349,6 @@ class LatentClassModel(Model):
             groups.setdefault(r.n_categories[j], []).append(j)
         single = len(groups) == 1 and not prepared.ordinal_items
         one_hot = r.one_hot()
-        init_probs = _interior(em.probs, r.n_categories)
         with pm.Model(coords=coords) as model:
             # class membership
             if prepared.design is None:
@@ -357,9 +356,7 @@ class LatentClassModel(Model):
                     shares = pm.Deterministic("class_shares", pt.ones(1), dims="class")
                 else:
                     shares = pm.Dirichlet(
-                        "class_shares", a=np.full(K, self.class_share_alpha), dims="class",
-                        initval=_interior_simplex(em.shares),
-                    )
+                        "class_shares", a=np.full(K, self.class_share_alpha), dims="class")
                 log_pi = pt.log(shares)[None, :]
             else:
                 model.add_coord("coef", list(prepared.coef_names))
@@ -370,7 +367,7 @@ class LatentClassModel(Model):
                     pm.Deterministic("class_shares", pt.ones(1), dims="class")
                 else:
                     coefs = pm.Normal("class_coefs", 0.0, self.covariate_sigma,
-                                      dims=("class_free", "coef"), initval=em.coefs[1:])
+                                      dims=("class_free", "coef"))
                     full = pt.concatenate([pt.zeros((1, x.shape[1])), coefs], axis=0)
                     pm.Deterministic("class_coefs_full", full, dims=("class", "coef"))
                     log_pi = pt.special.log_softmax(pt.dot(x, full.T), axis=1)
@@ -386,9 +383,7 @@ class LatentClassModel(Model):
                 dims = ("class", "item", "category") if single else (
                     "class", f"item_C{c}", f"category_C{c}")
                 theta = pm.Dirichlet(
-                    name, a=np.full((K, len(js), c), self.item_alpha), dims=dims,
-                    initval=init_probs[:, js, :c],
-                )
+                    name, a=np.full((K, len(js), c), self.item_alpha), dims=dims)
                 oh = one_hot[:, js, :c].reshape(r.n_org, -1)
                 log_item = log_item + pt.dot(oh, pt.log(theta).reshape((K, -1)).T)
                 padded.append((js, theta))
@@ -399,13 +394,12 @@ class LatentClassModel(Model):
                     raise ConfigError("ordinal_emission needs the ordinal items to share a scale")
                 model.add_coord("item_ordinal", [r.items[j] for j in js])
                 model.add_coord("cutpoint", list(range(c - 1)))
-                tau0, eta0 = _ordinal_init(one_hot[:, js, :c], em.posterior, r.row_weights)
                 tau = pm.Normal("cutpoints", 0.0, self.cutpoint_sigma,
                                 dims=("item_ordinal", "cutpoint"),
-                                transform=pm.distributions.transforms.ordered, initval=tau0)
+                                transform=pm.distributions.transforms.ordered)
                 if K > 1:
                     eta = pm.ZeroSumNormal("class_location", sigma=self.location_sigma,
-                                           dims=("class", "item_ordinal"), initval=eta0)
+                                           dims=("class", "item_ordinal"))
                 else:
                     eta = pt.zeros((1, len(js)))
                 cdf = pm.math.sigmoid(tau[None] - eta[..., None])
@@ -423,6 +417,37 @@ class LatentClassModel(Model):
             ll = pt.logsumexp(log_pi + log_item, axis=1)
             pm.Potential("responses_loglik", pt.dot(pt.as_tensor(r.row_weights), ll))
         return model
+
+    def initvals(self, prepared: PreparedLCA) -> dict[str, np.ndarray]:
+        """Starting values for every chain: the EM solution (pass to ``pm.sample(initvals=)``).
+
+        They are not attached to the PyMC variables (``initval=``) because PyMC cannot then
+        convert the model to a graph (``compute_log_likelihood``, ``do``, ``observe`` fail).
+        """
+        r, em = prepared.responses, prepared.em
+        probs = _interior(em.probs, r.n_categories)
+        out: dict[str, np.ndarray] = {}
+        K = prepared.n_classes
+        if K > 1:
+            if prepared.design is None:
+                out["class_shares"] = _interior_simplex(em.shares)
+            else:
+                out["class_coefs"] = em.coefs[1:]
+        free = [j for j in range(r.n_item) if j not in prepared.ordinal_items]
+        groups: dict[int, list[int]] = {}
+        for j in free:
+            groups.setdefault(r.n_categories[j], []).append(j)
+        single = len(groups) == 1 and not prepared.ordinal_items
+        for c, js in groups.items():
+            out["item_probs" if single else f"item_probs_C{c}"] = probs[:, js, :c]
+        if prepared.ordinal_items:
+            js = list(prepared.ordinal_items)
+            c = r.n_categories[js[0]]
+            tau0, eta0 = _ordinal_init(r.one_hot()[:, js, :c], em.posterior, r.row_weights)
+            out["cutpoints"] = tau0
+            if K > 1:
+                out["class_location"] = eta0
+        return out
 
     # -- after sampling ----------------------------------------------------------------
     def monitored(self, idata: xr.DataTree) -> list[str] | None:
@@ -469,6 +494,13 @@ class LatentClassModel(Model):
         idata["posterior"].attrs["lca_chain_agreement"] = json.dumps(agreement)
         return idata
 
+    def diagnostics(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, Any]:
+        """``{"latent_classes": ...}`` for diagnostics.json: chain agreement and relabelling."""
+        raw = idata["posterior"].attrs.get("lca_chain_agreement")
+        agreement = json.loads(raw) if raw else self.chain_agreement(idata, prepared)
+        agreement["em_loglik"] = prepared.em.loglik
+        return {"latent_classes": agreement}
+
     def pointwise_loglik(self, post: xr.Dataset, prepared: PreparedLCA) -> np.ndarray:
         """(chain, draw, org) unweighted row log likelihoods from the posterior draws."""
         r = prepared.responses
@@ -489,8 +521,10 @@ class LatentClassModel(Model):
         """Per-chain mean log density, shares and profiles; ``chains_agree`` (bool)."""
         post = idata["posterior"]
         stats = idata["sample_stats"] if "sample_stats" in idata.children else None
-        if stats is not None and "lp" in stats.data_vars:
-            lp = stats["lp"].values
+        name = None if stats is None else next(
+            (n for n in ("lp", "logp") if n in stats.data_vars), None)
+        if name is not None:
+            lp = stats[name].values
         else:
             lp = np.zeros(post["class_shares"].shape[:2])
         return relabel.chain_agreement(
@@ -623,7 +657,7 @@ class LatentClassModel(Model):
             "| class | share (mean) | 94% interval | EM |",
             "|---|---|---|---|",
         ]
-        for _, row in t["class_shares"].iterrows():
+        for row in t["class_shares"].to_dict("records"):
             lines.append(f"| {row['class']} | {row['mean']:.3f} | {row['q03']:.3f}-{row['q97']:.3f}"
                          f" | {row['em']:.3f} |")
         lines += [
