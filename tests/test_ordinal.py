@@ -1,0 +1,104 @@
+"""The ordinal model's pieces, checked without sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from carestar.design import Factor, GroupTerm, RegressionDesign
+from carestar.errors import ConfigError
+from models.ordinal import OrdinalModel, category_probabilities
+
+CUTS = np.array([-1.0, 0.3, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("link", "cdf"),
+    [("logit", stats.logistic.cdf), ("probit", stats.norm.cdf), ("cloglog", lambda x: 1 - np.exp(-np.exp(x)))],
+)
+def test_category_probabilities_are_cdf_differences(link, cdf):
+    eta = np.array([-2.0, 0.0, 1.5])
+    p = category_probabilities(link, eta, CUTS)
+    cum = cdf(CUTS[None, :] - eta[:, None])
+    expected = np.diff(np.concatenate([np.zeros((3, 1)), cum, np.ones((3, 1))], axis=1), axis=1)
+    np.testing.assert_allclose(p, expected, atol=1e-12)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+
+
+def test_lowest_category_floor_merges_the_bottom_categories():
+    eta = np.array([0.0, 0.0])
+    rows = np.where(np.array([[False, False, False], [True, False, False]]), -np.inf, CUTS)
+    p = category_probabilities("logit", eta, rows)
+    assert p[1, 0] == 0.0
+    assert p[1, 1] == pytest.approx(p[0, 0] + p[0, 1])
+
+
+def _design(weights=None, lowest=None) -> RegressionDesign:
+    y = np.array([0, 1, 2, 3, 2, 1])
+    X = pd.DataFrame({"x": [-1.0, 0.0, 1.0, 2.0, 0.5, -0.5]})
+    org = Factor("org", ("a", "b", "c"), np.array([0, 0, 1, 1, 2, 2]))
+    year = Factor("year", ("2005", "2006"), np.array([0, 1, 0, 1, 0, 1]))
+    return RegressionDesign(
+        outcome="stars", y=y, X=X, categories=("0", "1", "2", "3"),
+        groups=(GroupTerm(org),), period=year, weights=weights, lowest=lowest,
+    )
+
+
+def _numpy_loglik(point, design, link="logit"):
+    """The same likelihood written independently with scipy."""
+    pi = point["category_probs"]
+    cuts = stats.logistic.ppf(np.cumsum(pi)[:-1])
+    eta = design.X.to_numpy() @ point["beta"] + point["org_effect"][design.groups[0].group.codes, 0]
+    eta = eta + point["year_effect"][design.period.codes]
+    cum = stats.logistic.cdf(cuts[None, :] - eta[:, None])
+    if design.lowest is not None:
+        cum[np.arange(3)[None, :] < design.lowest[:, None]] = 0.0
+    p = np.diff(np.concatenate([np.zeros((len(eta), 1)), cum, np.ones((len(eta), 1))], axis=1), axis=1)
+    w = np.ones(len(eta)) if design.weights is None else design.weights
+    return float((w * np.log(p[np.arange(len(eta)), design.y])).sum())
+
+
+@pytest.mark.parametrize("weights", [None, np.array([1.0, 2.0, 3.0, 1.0, 1.0, 4.0])])
+def test_model_log_likelihood_matches_an_independent_implementation(weights):
+    design = _design(weights=weights, lowest=np.array([0, 1, 0, 1, 0, 1]))
+    model = OrdinalModel().build(design)
+    rng = np.random.default_rng(3)
+    ip = model.initial_point()
+    point = {k: v + rng.normal(0, 0.3, size=np.shape(v)) for k, v in ip.items()}
+    outs = model.unobserved_value_vars
+    values = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")(point)
+    named = {v.name: value for v, value in zip(outs, values)}
+    loglik = model.compile_fn(model.observedlogp, inputs=model.value_vars, on_unused_input="ignore")(point)
+    assert float(loglik) == pytest.approx(_numpy_loglik(named, design), rel=1e-9)
+
+
+def test_weights_count_like_repeated_rows():
+    weighted = _design(weights=np.array([2.0, 1, 1, 1, 1, 1]))
+    base = _design()
+    expanded = RegressionDesign(
+        outcome="stars", y=np.r_[base.y, base.y[:1]], X=pd.concat([base.X, base.X.iloc[:1]], ignore_index=True),
+        categories=base.categories,
+        groups=(GroupTerm(Factor("org", ("a", "b", "c"), np.r_[base.groups[0].group.codes, 0])),),
+        period=Factor("year", ("2005", "2006"), np.r_[base.period.codes, 0]),
+    )
+    m1, m2 = OrdinalModel().build(weighted), OrdinalModel().build(expanded)
+    point = m1.initial_point()
+    f1 = m1.compile_fn(m1.observedlogp, inputs=m1.value_vars, on_unused_input="ignore")
+    f2 = m2.compile_fn(m2.observedlogp, inputs=m2.value_vars, on_unused_input="ignore")
+    assert float(f1(point)) == pytest.approx(float(f2(point)))
+
+
+def test_named_dims():
+    model = OrdinalModel().build(_design())
+    assert model.named_vars_to_dims["beta"] == ("effect",)
+    assert model.named_vars_to_dims["cutpoints"] == ("cutpoint",)
+    assert model.named_vars_to_dims["org_z"] == ("org", "org_coef")
+    assert model.named_vars_to_dims["year_effect"] == ("year",)
+    assert list(model.coords["cutpoint"]) == ["0|1", "1|2", "2|3"]
+
+
+def test_unknown_link_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.link='logistic'.*logit"):
+        OrdinalModel(link="logistic")
