@@ -11,7 +11,7 @@ from carestar.errors import EXIT_USER_ERROR, CarestarError
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    for noisy in ("pytensor", "pytensor.configparser", "jax"):
+    for noisy in ("pytensor", "pytensor.configparser", "jax", "arviz", "arviz_stats", "arviz_base", "arviz_plots"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from carestar.tasks import run_task
 

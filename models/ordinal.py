@@ -195,7 +195,7 @@ class OrdinalModel(Model):
         return ["beta", "cutpoints", "*_sd", "year_effect"]
 
     def tables(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, pd.DataFrame]:
-        if design.period is None or "strategy_type" not in self.predictors:
+        if not ordinal_figures.has_strategy(design):
             return {}
         return {"figure1_probabilities": ordinal_figures.strategy_probabilities(self, idata, design)}
 

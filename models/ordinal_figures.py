@@ -94,34 +94,44 @@ def figure1(table: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def star_counts_check(idata: xr.DataTree, design: RegressionDesign, path: Path) -> Path:
-    """Observed star counts per year against the posterior predictive 90% intervals."""
-    rows = design.rows
-    years = sorted(rows["year"].unique())
+def category_counts_check(idata: xr.DataTree, design: RegressionDesign, path: Path) -> Path:
+    """Observed counts per category (per year, for the study) against predictive 90% intervals.
+
+    Frequency weights count: a pattern row with weight w adds w to its category.
+    """
+    by_year = design.rows is not None and "year" in design.rows
+    groups = sorted(design.rows["year"].unique()) if by_year else ["all rows"]
     predicted = idata.posterior_predictive[design.outcome].stack(sample=("chain", "draw")).values
+    weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
     K = len(design.categories)
-    fig, axes = plt.subplots(1, len(years), figsize=(2.1 * len(years), 3), sharey=True, squeeze=False)
-    for ax, year in zip(axes[0], years):
-        in_year = (rows["year"] == year).to_numpy()
-        counts = np.stack([(predicted[in_year] == k).sum(axis=0) for k in range(K)])
-        observed_counts = np.bincount(design.y[in_year], minlength=K)
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(2.1 * len(groups), 4), 3), sharey=True, squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        rows = (design.rows["year"] == group).to_numpy() if by_year else np.ones(design.n, bool)
+        w = weights[rows][:, None]
+        counts = np.stack([((predicted[rows] == k) * w).sum(axis=0) for k in range(K)])
+        observed_counts = np.bincount(design.y[rows], weights=weights[rows], minlength=K)
         lo, mid, hi = np.quantile(counts, [0.05, 0.5, 0.95], axis=1)
         ax.bar(np.arange(K), observed_counts, color="0.8", label="observed")
         ax.errorbar(np.arange(K), mid, yerr=[mid - lo, hi - mid], fmt="o", color="C3", ms=3, label="predicted 90%")
-        ax.set_title(str(year))
+        ax.set_title(str(group))
         ax.set_xticks(np.arange(K), design.categories)
-        ax.set_xlabel("stars")
-    axes[0][0].set_ylabel("councils")
+        ax.set_xlabel(design.outcome)
+    axes[0][0].set_ylabel("count")
     axes[0][0].legend(frameon=False, fontsize=7)
-    fig.suptitle("Posterior predictive check: star counts per year")
+    fig.suptitle(f"Posterior predictive check: {design.outcome} counts" + (" per year" if by_year else ""))
     return save_figure(fig, path)
+
+
+def has_strategy(design: RegressionDesign) -> bool:
+    return any(name.startswith("strategy_type[") for name in design.effects)
 
 
 def draw_all(model: "OrdinalModel", idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
     figures = {}
-    if "posterior_predictive" in idata.children and design.rows is not None and "year" in design.rows:
-        figures["ppc_star_counts"] = star_counts_check(idata, design, figdir / "ppc_star_counts.png")
-    if design.rows is not None and "strategy_type" in model.predictors:
+    if "posterior_predictive" in idata.children:
+        name = "ppc_star_counts" if design.outcome == "stars" else "ppc_category_counts"
+        figures[name] = category_counts_check(idata, design, figdir / f"{name}.png")
+    if has_strategy(design):
         table = strategy_probabilities(model, idata, design)
         figures["figure1_strategy"] = figure1(table, figdir / "figure1_strategy.png")
     return figures

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import xarray as xr
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def _value_point(model: pm.Model, point: dict) -> dict:
             value = np.asarray(point[rv.name], dtype=vv.dtype)
             tr = model.rvs_to_transforms.get(rv)
             if tr is not None:
-                value = tr.forward(value, *rv.owner.inputs).eval()
+                value = tr.forward(pt.as_tensor_variable(value), *rv.owner.inputs).eval()
             out[vv.name] = np.asarray(value, dtype=vv.dtype)
         else:
             raise KeyError(f"the point has no value for '{rv.name}' (or '{vv.name}')")

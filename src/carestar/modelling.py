@@ -21,6 +21,7 @@ class Model:
     """Base class: subclasses set ``name`` and implement ``prepare`` and ``build``."""
 
     name: str = "model"
+    samples: bool = True  # False: fitted by ``fit(prepared, seed)`` instead (k-means)
 
     def prepare(self, data: Any) -> Any:
         raise NotImplementedError
@@ -30,6 +31,10 @@ class Model:
 
     def postprocess(self, idata: xr.DataTree, prepared: Any) -> xr.DataTree:
         return idata
+
+    def initvals(self, prepared: Any) -> dict[str, Any] | None:
+        """Starting values for every chain (e.g. EM estimates of latent classes); None: PyMC's."""
+        return None
 
     def monitored(self, idata: xr.DataTree) -> list[str] | None:
         """Posterior variables the diagnostic gates look at (None: all of them)."""

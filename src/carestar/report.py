@@ -44,7 +44,6 @@ def write_report(
     summary: pd.DataFrame,
     figures: dict[str, Path],
     tables: dict[str, Path],
-    mode: dict[str, Any] | None,
 ) -> Path:
     status = "PASSED" if diagnostics["passed"] else "FAILED"
     parts = [
@@ -72,11 +71,13 @@ def write_report(
             f"{loo['n_pareto_k_high']} observations with Pareto k > {loo['pareto_k_threshold']}.",
             "",
         ]
-    if mode:
+    loglik = diagnostics.get("log_likelihood")
+    if loglik:
         parts += [
             "## Log likelihood",
             "",
-            ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in mode.items()),
+            f"At the {loglik['at']}: log likelihood {loglik['loglik']:.4f}, AIC {loglik['aic']:.2f}, "
+            f"BIC {loglik['bic']:.2f} ({loglik['n_params']} free parameters, n = {loglik['n_obs']:g}).",
             "",
         ]
     shown = summary[["mean", "sd", "eti90_lb", "eti90_ub", "r_hat", "ess_bulk"]] if "eti90_lb" in summary else summary

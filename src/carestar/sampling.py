@@ -29,15 +29,21 @@ def progress_enabled(setting: Any) -> bool:
     return bool(setting)
 
 
-def sample(model: pm.Model, sampler: dict[str, Any], seed: int) -> xr.DataTree:
-    """Draw from the posterior of ``model`` as the sampler config says."""
+def sample(
+    model: pm.Model, sampler: dict[str, Any], seed: int, initvals: dict[str, Any] | None = None
+) -> xr.DataTree:
+    """Draw from the posterior of ``model`` as the sampler config says.
+
+    ``initvals`` (the model's own starting point, e.g. EM estimates) start every chain
+    and the mode search.
+    """
     name = sampler.get("name")
     if name == "map":
         from carestar.mode import fit_map
 
-        idata = fit_map(model, seed)
+        idata = fit_map(model, seed, start=initvals) if initvals else fit_map(model, seed)
     elif sampler.get("nuts_sampler") in NUTS_SAMPLERS:
-        idata = _nuts(model, sampler, seed)
+        idata = _nuts(model, sampler, seed, initvals)
     else:
         raise ConfigError(
             f"sampler {name!r} has nuts_sampler={sampler.get('nuts_sampler')!r}; "
@@ -52,11 +58,13 @@ def sample(model: pm.Model, sampler: dict[str, Any], seed: int) -> xr.DataTree:
     return idata
 
 
-def _nuts(model: pm.Model, sampler: dict[str, Any], seed: int) -> xr.DataTree:
+def _nuts(
+    model: pm.Model, sampler: dict[str, Any], seed: int, initvals: dict[str, Any] | None
+) -> xr.DataTree:
     nuts_sampler = sampler["nuts_sampler"]
     chains = int(sampler.get("chains", 4))
     cores = int(sampler.get("cores", 1))
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"initvals": initvals} if initvals else {}
     if nuts_sampler == "numpyro":
         # JAX sees one CPU device unless told before it starts; chains then run in parallel.
         os.environ.setdefault(

@@ -13,6 +13,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from carestar import diagnostics as diag
 from carestar.errors import ConfigError
+from carestar.mode import (
+    information_criteria,
+    log_likelihood_at,
+    n_free_parameters,
+    n_observations,
+    posterior_mean_point,
+)
 from carestar.report import write_report
 from carestar.runs import RunDirectory, Stopwatch, config_hash, git_state, package_versions
 from carestar.sampling import sample
@@ -41,36 +48,31 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
         data = instantiate(cfg.data)
         model = instantiate(cfg.model)
         prepared = model.prepare(data)
+    if not model.samples:
+        return _fit_without_sampling(cfg, run_path, clock, data, model, prepared)
     with clock.stage("build"):
         pm_model = model.build(prepared)
     run = RunDirectory(run_path)
     with clock.stage("sample"):
-        idata = sample(pm_model, sampler, seed)
+        idata = sample(pm_model, sampler, seed, initvals=model.initvals(prepared))
     with clock.stage("postprocess"):
         idata = model.postprocess(idata, prepared)
-        monitored = diag.resolve(idata, model.monitored(idata))
-        effects = diag.resolve(idata, model.effects())
         gates = OmegaConf.to_container(cfg.diagnostics, resolve=True)
-        convergence = diag.convergence(idata, monitored, gates)
-        loo = diag.loo(idata, gates["max_pareto_k"])
-        mode = _mode_report(pm_model, idata, sampler)
+        convergence = diag.convergence(idata, diag.resolve(idata, model.monitored(idata)), gates)
         diagnostics = {
             "passed": convergence["passed"],
             "convergence": convergence,
-            "loo": loo,
-            "monitored": monitored,
+            "loo": diag.loo(idata, gates["max_pareto_k"]),
+            "log_likelihood": _log_likelihood_report(pm_model, idata, sampler, prepared),
             **model.diagnostics(idata, prepared),
         }
+        effects = diag.resolve(idata, model.effects())
         summary = diag.summary(idata, effects or None)
     with clock.stage("write"):
         run.write_posterior(idata)
         summary.to_csv(run.file("summary.csv"))
         run.write_json("diagnostics.json", diagnostics)
-        tables = {}
-        for name, table in model.tables(idata, prepared).items():
-            path = run.file(f"tables/{name}.csv")
-            table.to_csv(path, index=False)
-            tables[name] = path
+        tables = _write_tables(run, model.tables(idata, prepared))
         figdir = run.folder("figures")
         figures = model.figures(idata, prepared, figdir)
         forest = diag.forest_plot(idata, effects, figdir / "forest_effects.png", "Effects (50% and 90% intervals)")
@@ -78,7 +80,7 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
             figures = {"forest_effects": forest, **figures}
         write_report(
             run.file("report.md"),
-            title=f"carestar run: model={model.name}, data={getattr(data, 'source', '?')}",
+            title=f"carestar run: model={model.name}, data={data.source}",
             model_section=model.report_section(idata, prepared),
             data_source=f"{data.source} (sha256 {data.data_hash[:12]})",
             sampler=sampler,
@@ -87,40 +89,85 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
             summary=summary,
             figures=figures,
             tables=tables,
-            mode=mode,
         )
-    manifest = {
+    manifest = _manifest(cfg, clock, data, model, sampler, passed=diagnostics["passed"])
+    run.complete(manifest)
+    _print_verdict(run_path, diagnostics)
+    return manifest
+
+
+def _fit_without_sampling(cfg, run_path, clock, data, model, prepared) -> dict[str, Any]:
+    """Models fitted by an estimator of their own (the k-means baseline)."""
+    run = RunDirectory(run_path)
+    with clock.stage("fit"):
+        result = model.fit(prepared, seed=int(cfg.seed))
+    with clock.stage("write"):
+        tables = _write_tables(run, result.tables())
+        figures = model.figures(result, prepared, run.folder("figures"))
+        lines = [f"# carestar run: model={model.name}, data={data.source}", "",
+                 f"Reproduce with `{command_line()}`.", "", model.report_section(result, prepared), ""]
+        lines += [f"![{name}](figures/{path.name})" for name, path in figures.items()]
+        lines += [f"- `tables/{path.name}`" for path in tables.values()]
+        run.file("report.md").write_text("\n".join(lines) + "\n")
+    manifest = _manifest(cfg, clock, data, model, {"name": "none"}, passed=True)
+    run.complete(manifest)
+    print(f"carestar: {model.name} fitted; run written to {run_path}")
+    return manifest
+
+
+def _write_tables(run: RunDirectory, tables: dict[str, Any]) -> dict[str, Path]:
+    paths = {}
+    for name, table in tables.items():
+        path = run.file(f"tables/{name}.csv")
+        table.to_csv(path, index=False)
+        paths[name] = path
+    return paths
+
+
+def _manifest(cfg, clock, data, model, sampler, *, passed: bool) -> dict[str, Any]:
+    return {
         "task": "fit",
         "model": model.name,
         "data": data.source,
         "data_hash": data.data_hash,
         "config_hash": config_hash(cfg),
-        "seed": seed,
+        "seed": int(cfg.seed),
         "sampler": sampler.get("name"),
-        "diagnostics_passed": diagnostics["passed"],
+        "diagnostics_passed": passed,
         "git": git_state(),
         "versions": package_versions(),
         "command": command_line(),
         "argv": sys.argv,
         "wall_time_s": {**clock.times, "total": clock.total()},
     }
-    run.complete(manifest)
+
+
+def _print_verdict(run_path: Path, diagnostics: dict[str, Any]) -> None:
     verdict = "PASSED" if diagnostics["passed"] else "FAILED (results written, marked failed)"
     print(f"carestar: diagnostics {verdict}; run written to {run_path}")
-    for name, check in convergence.get("checks", {}).items():
-        print(f"  {name:14s} {check['value']:>10.4g}  threshold {check['threshold']:<8g} {'pass' if check['passed'] else 'FAIL'}")
-    return manifest
+    for name, check in diagnostics["convergence"].get("checks", {}).items():
+        mark = "pass" if check["passed"] else "FAIL"
+        print(f"  {name:14s} {check['value']:>10.4g}  threshold {check['threshold']:<8g} {mark}")
+    loglik = diagnostics.get("log_likelihood")
+    if loglik:
+        print(f"  log likelihood at the {loglik['at']}: {loglik['loglik']:.4f} (AIC {loglik['aic']:.2f}, BIC {loglik['bic']:.2f})")
 
 
-def _mode_report(pm_model, idata, sampler: dict[str, Any]) -> dict[str, Any] | None:
-    """Log likelihood at the posterior mode (sampler=map) or at the posterior mean."""
-    if sampler.get("name") != "map":  # TODO(issue 3): posterior-mean log likelihood once carestar.mode lands
+def _log_likelihood_report(pm_model, idata, sampler: dict[str, Any], prepared) -> dict[str, Any] | None:
+    """Log likelihood (weights included) at the posterior mode (sampler=map) or mean, AIC, BIC.
+
+    ``n_obs`` for BIC is the sum of frequency weights where there are weights (as R's
+    ``BIC`` for ``polr``). Models whose likelihood is not an observed variable (latent
+    classes) report their own fit statistics instead.
+    """
+    if not pm_model.observed_RVs:
         return None
-    from carestar.mode import information_criteria, log_likelihood_at, posterior_mean_point
     point = posterior_mean_point(pm_model, idata)
     loglik = log_likelihood_at(pm_model, point)
+    weights = getattr(prepared, "weights", None)
+    n_obs = float(weights.sum()) if weights is not None else n_observations(pm_model)
     where = "posterior mode" if sampler.get("name") == "map" else "posterior mean"
-    return {"at": where, **information_criteria(pm_model, loglik)}
+    return {"at": where, **information_criteria(loglik, n_free_parameters(pm_model), n_obs)}
 
 
 def simulate(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
