@@ -58,10 +58,25 @@ def sample(
     return idata
 
 
+def _require(nuts_sampler: str) -> None:
+    """A clear message, before any work, when an optional sampler is not installed."""
+    module = {"nutpie": "nutpie", "numpyro": "numpyro"}.get(nuts_sampler)
+    if module is None:
+        return
+    try:
+        __import__(module)
+    except ImportError:
+        raise ConfigError(
+            f"sampler={nuts_sampler} needs the '{nuts_sampler}' extra: "
+            f'pip install -e ".[{nuts_sampler}]"'
+        ) from None
+
+
 def _nuts(
     model: pm.Model, sampler: dict[str, Any], seed: int, initvals: dict[str, Any] | None
 ) -> xr.DataTree:
     nuts_sampler = sampler["nuts_sampler"]
+    _require(nuts_sampler)
     chains = int(sampler.get("chains", 4))
     cores = int(sampler.get("cores", 1))
     kwargs: dict[str, Any] = {"initvals": initvals} if initvals else {}
