@@ -42,13 +42,9 @@ def sample(
         from carestar.mode import fit_map
 
         idata = fit_map(model, seed, start=initvals) if initvals else fit_map(model, seed)
-    elif sampler.get("nuts_sampler") in NUTS_SAMPLERS:
-        idata = _nuts(model, sampler, seed, initvals)
     else:
-        raise ConfigError(
-            f"sampler {name!r} has nuts_sampler={sampler.get('nuts_sampler')!r}; "
-            f"expected one of {NUTS_SAMPLERS} or sampler=map"
-        )
+        check_sampler(sampler)
+        idata = _nuts(model, sampler, seed, initvals)
     with model:
         pm.compute_log_likelihood(idata, progressbar=False)
         if sampler.get("posterior_predictive", True):
@@ -58,25 +54,30 @@ def sample(
     return idata
 
 
-def _require(nuts_sampler: str) -> None:
-    """A clear message, before any work, when an optional sampler is not installed."""
-    module = {"nutpie": "nutpie", "numpyro": "numpyro"}.get(nuts_sampler)
-    if module is None:
+def check_sampler(sampler: dict[str, Any]) -> None:
+    """Refuse, before any work, a sampler config that cannot run here."""
+    if sampler.get("name") == "map":
         return
-    try:
-        __import__(module)
-    except ImportError:
+    nuts_sampler = sampler.get("nuts_sampler")
+    if nuts_sampler not in NUTS_SAMPLERS:
         raise ConfigError(
-            f"sampler={nuts_sampler} needs the '{nuts_sampler}' extra: "
-            f'pip install -e ".[{nuts_sampler}]"'
-        ) from None
+            f"sampler {sampler.get('name')!r} has nuts_sampler={nuts_sampler!r}; "
+            f"expected one of {NUTS_SAMPLERS} or sampler=map"
+        )
+    if nuts_sampler != "pymc":
+        try:
+            __import__(nuts_sampler)
+        except ImportError:
+            raise ConfigError(
+                f"sampler={nuts_sampler} needs the '{nuts_sampler}' extra: "
+                f'pip install -e ".[{nuts_sampler}]"'
+            ) from None
 
 
 def _nuts(
     model: pm.Model, sampler: dict[str, Any], seed: int, initvals: dict[str, Any] | None
 ) -> xr.DataTree:
     nuts_sampler = sampler["nuts_sampler"]
-    _require(nuts_sampler)
     chains = int(sampler.get("chains", 4))
     cores = int(sampler.get("cores", 1))
     kwargs: dict[str, Any] = {"initvals": initvals} if initvals else {}

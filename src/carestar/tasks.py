@@ -22,7 +22,7 @@ from carestar.mode import (
 )
 from carestar.report import write_report
 from carestar.runs import RunDirectory, Stopwatch, config_hash, git_state, package_versions
-from carestar.sampling import sample
+from carestar.sampling import check_sampler, sample
 
 log = logging.getLogger("carestar")
 
@@ -44,6 +44,7 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
     clock = Stopwatch()
     seed = int(cfg.seed)
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
+    check_sampler(sampler)
     with clock.stage("load"):
         data = instantiate(cfg.data)
         model = instantiate(cfg.model)
