@@ -9,6 +9,18 @@ from omegaconf import DictConfig
 from carestar.errors import EXIT_USER_ERROR, CarestarError
 
 
+def user_error(error: BaseException) -> CarestarError | None:
+    """The ``CarestarError`` behind ``error``: Hydra's ``instantiate`` wraps what a
+    ``_target_`` raises (a bad data file, a bad model setting) in its own exception."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, CarestarError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     for noisy in ("pytensor", "pytensor.configparser", "jax", "arviz", "arviz_stats", "arviz_base", "arviz_plots"):
@@ -17,7 +29,10 @@ def main(cfg: DictConfig) -> None:
 
     try:
         run_task(cfg)
-    except CarestarError as error:
+    except Exception as exc:
+        error = user_error(exc)
+        if error is None:
+            raise
         logging.getLogger("carestar").error("%s", error)
         print(f"carestar: error: {error}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
