@@ -194,6 +194,10 @@ class OrdinalModel(Model):
     def effects(self) -> list[str]:
         return ["beta", "cutpoints", "*_sd", "year_effect"]
 
+    def monitored(self, idata: xr.DataTree) -> list[str]:
+        """The sampled parameters (group effects through their non-centred ``*_z``)."""
+        return ["beta", "cutpoints", "category_probs", "*_sd", "*_z", "year_effect"]
+
     def tables(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, pd.DataFrame]:
         if not ordinal_figures.has_strategy(design):
             return {}
