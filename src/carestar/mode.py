@@ -125,25 +125,12 @@ def n_observations(model: pm.Model) -> int:
                    else np.size(model.rvs_to_values[rv].eval()) for rv in model.observed_RVs))
 
 
-def information_criteria(
-    loglik: float | pm.Model, n_params: float | None = None, n_obs: float | None = None
-) -> dict[str, float]:
+def information_criteria(loglik: float, n_params: int, n_obs: float) -> dict[str, float]:
     """AIC ``-2 l + 2 k`` and BIC ``-2 l + k log n``.
 
-    ``information_criteria(loglik, n_params, n_obs)``. With frequency weights pass
-    ``n_obs`` = the sum of the weights (the number of people, not of rows), as R's ``BIC``
-    does for ``polr`` (``nobs`` = sum of weights).
-
-    Also callable as ``information_criteria(model, loglik, n_obs=None)``: ``k`` is then
-    ``n_free_parameters(model)`` and ``n`` defaults to ``n_observations(model)`` (rows:
-    pass the sum of the weights for weighted data).
+    With frequency weights pass ``n_obs`` = the sum of the weights (the number of people,
+    not of rows), as R's ``BIC`` does for ``polr`` (``nobs`` = sum of weights).
     """
-    if isinstance(loglik, pm.Model):
-        model, loglik = loglik, float(n_params)  # type: ignore[arg-type]
-        n_params = n_free_parameters(model)
-        n_obs = n_observations(model) if n_obs is None else n_obs
-    if n_params is None or n_obs is None:
-        raise TypeError("information_criteria(loglik, n_params, n_obs)")
     if n_obs <= 0:
         raise ValueError("n_obs must be > 0")
     return {
