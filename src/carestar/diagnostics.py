@@ -135,3 +135,65 @@ def forest_plot(idata: xr.DataTree, var_names: list[str], path: Path, title: str
     fig = pc.get_viz("figure")
     fig.suptitle(title)
     return save_figure(fig, path)
+
+
+# --- comparing runs (carestar.compare) -------------------------------------------------
+
+
+def loo_pointwise(idata: xr.DataTree, var_name: str | None = None):
+    """PSIS-LOO with pointwise values (an ArviZ ``ELPDData``), for ``compare_loo``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.loo(idata, pointwise=True, var_name=var_name)
+
+
+def compare_loo(elpds: dict[str, Any], pareto_k_max: float = 0.7) -> pd.DataFrame:
+    """LOO comparison of runs fitted to the same data, best first, with stacking weights.
+
+    ``elpds`` maps run labels to ``loo_pointwise`` results. Columns: ``rank`` (0 is best),
+    ``elpd_loo`` and its ``se``, ``elpd_diff`` from the best run and its SE ``dse``,
+    ``p_worse`` (normal approximation), ``weight`` (stacking), ``p_loo``,
+    ``n_pareto_k_high`` (observations with Pareto k above ``pareto_k_max``),
+    ``max_pareto_k``, ArviZ's ``diag_diff`` caution, ``n_obs`` and ``n_draws``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = az.compare(elpds, method="stacking", round_to="none")
+    rows = []
+    for label, row in table.iterrows():
+        result = elpds[label]
+        k = np.asarray(result.pareto_k).ravel()
+        rows.append({
+            "run": label,
+            "rank": int(row["rank"]),
+            "elpd_loo": float(row["elpd"]),
+            "se": float(row["se"]),
+            "elpd_diff": float(row["elpd_diff"]),
+            "dse": float(row["dse"]),
+            "p_worse": float(row["p_worse"]),
+            "weight": float(row["weight"]),
+            "p_loo": float(row["p"]),
+            "n_pareto_k_high": int((k > pareto_k_max).sum()),
+            "max_pareto_k": float(np.nanmax(k)),
+            "diag_diff": str(row["diag_diff"]) if pd.notna(row["diag_diff"]) else "",
+            "n_obs": int(result.n_data_points),
+            "n_draws": int(result.n_samples),
+        })
+    return pd.DataFrame(rows).set_index("run")
+
+
+def forest_plot_runs(
+    trees: dict[str, xr.DataTree], var_names: list[str], path: Path, title: str
+) -> Path | None:
+    """Several runs' posteriors of the same variables in one forest plot, a colour per run."""
+    if not var_names or len(trees) == 0:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pc = az.plot_forest(
+            trees, var_names=var_names, combined=True, ci_probs=(0.5, CI_PROB), backend="matplotlib"
+        )
+        pc.add_legend("model")
+    fig = pc.get_viz("figure")
+    fig.suptitle(title)
+    return save_figure(fig, path)

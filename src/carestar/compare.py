@@ -1,0 +1,588 @@
+"""``task=compare``: posteriors of several runs side by side.
+
+Given run directories (or a Hydra multirun folder, expanded to its complete jobs),
+``compare_runs`` writes into a run directory of its own:
+
+- ``tables/loo.csv``: PSIS-LOO comparison (elpd_loo, SE, difference from the best run
+  and its SE, stacking weight, p_loo, Pareto k warnings); only for runs fitted to the
+  same data (same ``data_hash``);
+- ``figures/forest_shared.png``: the parameters every run shares (same name, dims and
+  coordinates), one colour per run;
+- ``tables/differences.csv``: for each shared scalar parameter and each pair of runs,
+  the posterior mean difference (later run minus earlier run), its 90% interval and the
+  probability of direction, treating the runs' draws as independent;
+- ``tables/diagnostics.csv``: each run's convergence diagnostics, side by side;
+- ``report.md`` and the manifest ``run.json`` (task=compare, the inputs and their hashes).
+
+Every refusal (fewer than two runs, a path that is not a complete run, different data,
+no log likelihood) is raised as ``CarestarError`` before anything is written. Every
+ArviZ call is in ``carestar.diagnostics``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import yaml
+
+from carestar import diagnostics as diag
+from carestar.errors import CarestarError, ConfigError
+from carestar.runs import MANIFEST, POSTERIOR, STAGING, RunDirectory, Stopwatch, git_state, load_run, package_versions
+
+log = logging.getLogger("carestar")
+
+SAMPLE_DIMS = ("chain", "draw")
+MAX_ELEMENTS = 40  # variables with more elements (e.g. one per organisation) are left out of the plot and table
+PARETO_K_MAX = 0.7
+DEFAULT_GATES = {"max_rhat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400, "max_divergences": 0, "min_bfmi": 0.3}
+
+
+@dataclass
+class Run:
+    """One complete run to compare."""
+
+    path: Path
+    label: str
+    manifest: dict[str, Any]
+    tree: xr.DataTree
+    overrides: list[str] = field(default_factory=list)
+
+
+# --- finding the runs ---------------------------------------------------------------------
+
+
+def _is_complete(path: Path) -> bool:
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        return json.loads(manifest.read_text()).get("status") == "complete"
+    except json.JSONDecodeError:
+        return False
+
+
+def _looks_like_run(path: Path) -> bool:
+    return (path / MANIFEST).exists() or (path / STAGING).exists() or (path / ".hydra").is_dir()
+
+
+def _job_order(path: Path) -> tuple[int, int | str]:
+    return (0, int(path.name)) if path.name.isdigit() else (1, path.name)
+
+
+def expand_sources(sources: list[str | Path]) -> tuple[list[Path], list[dict[str, str]]]:
+    """The complete run directories named by ``sources``, and the multirun jobs skipped.
+
+    A source is a run directory (it must be complete: ``run.json`` with
+    ``status: complete``) or a Hydra multirun folder, whose job folders are taken in job
+    order; incomplete jobs (interrupted or failed: no ``run.json``) are skipped and listed.
+    """
+    runs: list[Path] = []
+    skipped: list[dict[str, str]] = []
+    for source in sources:
+        path = Path(source)
+        if not path.exists():
+            raise CarestarError(f"{path}: no such run directory or multirun folder")
+        if not path.is_dir():
+            raise CarestarError(f"{path} is a file; expected a run directory or a multirun folder")
+        if _looks_like_run(path):
+            if not _is_complete(path):
+                raise CarestarError(
+                    f"{path} is not a complete run (no run.json with status complete: "
+                    "the run was interrupted or failed); rerun it or leave it out"
+                )
+            runs.append(path)
+            continue
+        jobs = sorted((p for p in path.iterdir() if p.is_dir() and _looks_like_run(p)), key=_job_order)
+        if not jobs:
+            raise CarestarError(
+                f"{path} is neither a complete run (no run.json) nor a multirun folder of runs"
+            )
+        for job in jobs:
+            if _is_complete(job):
+                runs.append(job)
+            else:
+                skipped.append({"path": str(job), "reason": "incomplete (no run.json): interrupted or failed"})
+                log.warning("compare: skipping incomplete run %s", job)
+    resolved = [p.resolve() for p in runs]
+    duplicates = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if duplicates:
+        raise CarestarError(f"the same run is named more than once: {', '.join(duplicates)}")
+    return runs, skipped
+
+
+def _overrides(path: Path) -> list[str]:
+    file = path / ".hydra" / "overrides.yaml"
+    if not file.is_file():
+        return []
+    try:
+        items = yaml.safe_load(file.read_text()) or []
+    except yaml.YAMLError:
+        return []
+    return [str(o) for o in items if not str(o).lstrip("+~").startswith("hydra")]
+
+
+def run_labels(paths: list[Path], overrides: list[list[str]]) -> list[str]:
+    """Short unique names for the runs: the overrides in which they differ, else folder names."""
+    common = set.intersection(*(set(o) for o in overrides)) if overrides else set()
+    candidates = [
+        " ".join(o for o in ovr if o not in common) for ovr in overrides
+    ]
+    for labels in (
+        candidates,
+        [p.name for p in paths],
+        [f"{p.parent.name}/{p.name}" for p in paths],
+    ):
+        if all(labels) and len(set(labels)) == len(labels):
+            return labels
+    return [f"{i}: {p.name}" for i, p in enumerate(paths)]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- the checks made before any work ------------------------------------------------------
+
+
+def _check_manifests(paths: list[Path], labels: list[str], loo: bool) -> None:
+    manifests = {label: json.loads((path / MANIFEST).read_text()) for path, label in zip(paths, labels)}
+    for (label, manifest), path in zip(manifests.items(), paths):
+        if manifest.get("task", "fit") != "fit":
+            raise CarestarError(f"{path} is a task={manifest['task']} run, not a fitted model; compare fitted runs")
+        if not (path / POSTERIOR).is_file():
+            raise CarestarError(
+                f"{path} (model={manifest.get('model')}) has no {POSTERIOR}: the model was not fitted "
+                "by sampling, so it has no posterior to compare"
+            )
+    if loo:
+        hashes = {label: m.get("data_hash") for label, m in manifests.items()}
+        if len(set(hashes.values())) > 1:
+            lines = [f"  {label} ({path}): data_hash {hashes[label]}" for label, path in zip(labels, paths)]
+            raise CarestarError(
+                "runs fitted to different data cannot be compared by LOO:\n" + "\n".join(lines)
+                + "\n  hint: compare runs fitted to the same data, or turn the LOO comparison off "
+                "to compare posteriors only"
+            )
+
+
+def _check_trees(runs: list[Run], loo: bool) -> str | None:
+    """Refuse runs without draws or (for LOO) a log likelihood; the likelihood variable to use."""
+    for run in runs:
+        if "posterior" not in run.tree.children:
+            raise CarestarError(f"run {run.label} ({run.path}) has no posterior group")
+        if diag.is_mode_only(run.tree):
+            raise CarestarError(
+                f"run {run.label} ({run.path}) holds a posterior mode, not posterior draws "
+                "(sampler=map); compare sampled runs"
+            )
+    if not loo:
+        return None
+    missing = [run for run in runs if "log_likelihood" not in run.tree.children]
+    if missing:
+        names = ", ".join(f"{r.label} ({r.path})" for r in missing)
+        raise CarestarError(
+            f"runs without a log_likelihood group cannot be compared by LOO: {names}\n"
+            "  hint: refit them with this version of carestar (every fit stores the pointwise log likelihood)"
+        )
+    variables = [set(run.tree.log_likelihood.data_vars) for run in runs]
+    shared = set.intersection(*variables)
+    if len(shared) != 1 or any(v != shared for v in variables):
+        lines = [f"  {r.label}: {sorted(v)}" for r, v in zip(runs, variables)]
+        raise CarestarError(
+            "LOO needs one and the same observed variable in every run; log likelihood variables:\n"
+            + "\n".join(lines)
+        )
+    (name,) = shared
+    sizes = {r.label: int(np.prod([n for d, n in r.tree.log_likelihood[name].sizes.items() if d not in SAMPLE_DIMS]))
+             for r in runs}
+    if len(set(sizes.values())) > 1:
+        raise CarestarError(
+            f"the runs have different numbers of observations of {name!r}: "
+            + ", ".join(f"{k}: {v}" for k, v in sizes.items())
+        )
+    return name
+
+
+# --- shared parameters and their differences ----------------------------------------------
+
+
+def shared_variables(runs: list[Run], max_elements: int = MAX_ELEMENTS) -> tuple[list[str], list[str]]:
+    """Posterior variables every run has with the same dims and coordinates.
+
+    Returns (kept, left_out): variables with more than ``max_elements`` elements per draw
+    (one per organisation, per observation) are left out of the plot and the table.
+    """
+    first = runs[0].tree.posterior
+    kept, left_out = [], []
+    for name, var in first.data_vars.items():
+        if not all(name in run.tree.posterior.data_vars for run in runs[1:]):
+            continue
+        if not all(_same_shape(var, run.tree.posterior[name]) for run in runs[1:]):
+            continue
+        size = int(np.prod([n for d, n in var.sizes.items() if d not in SAMPLE_DIMS]))
+        (kept if size <= max_elements else left_out).append(name)
+    return kept, left_out
+
+
+def _same_shape(a: xr.DataArray, b: xr.DataArray) -> bool:
+    dims_a = [d for d in a.dims if d not in SAMPLE_DIMS]
+    dims_b = [d for d in b.dims if d not in SAMPLE_DIMS]
+    if dims_a != dims_b:
+        return False
+    for dim in dims_a:
+        if a.sizes[dim] != b.sizes[dim]:
+            return False
+        if dim in a.coords and dim in b.coords:
+            if not np.array_equal(np.asarray(a.coords[dim].values), np.asarray(b.coords[dim].values)):
+                return False
+        elif (dim in a.coords) != (dim in b.coords):
+            return False
+    return True
+
+
+def _scalars(var: xr.DataArray, name: str) -> dict[str, np.ndarray]:
+    """Each element of ``var`` as flat draws, labelled ``name[coord, coord]``."""
+    dims = [d for d in var.dims if d not in SAMPLE_DIMS]
+    stacked = var.stack(__sample__=[d for d in SAMPLE_DIMS if d in var.dims]).transpose(*dims, "__sample__")
+    if not dims:
+        return {name: np.asarray(stacked.values, dtype=float)}
+    values = np.asarray(stacked.values, dtype=float)
+    coords = [var.coords[d].values if d in var.coords else np.arange(var.sizes[d]) for d in dims]
+    out = {}
+    for index in itertools.product(*(range(len(c)) for c in coords)):
+        label = ", ".join(str(coords[i][j]) for i, j in enumerate(index))
+        out[f"{name}[{label}]"] = values[index]
+    return out
+
+
+def probability_of_direction(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """P(b > a) for independent draws of a and b (ties count half), exactly; and max(P, 1 - P)."""
+    a_sorted = np.sort(a)
+    below = np.searchsorted(a_sorted, b, side="left")
+    not_above = np.searchsorted(a_sorted, b, side="right")
+    p_greater = float(np.mean((below + not_above) / 2) / a.size)
+    return p_greater, max(p_greater, 1.0 - p_greater)
+
+
+def difference_draws(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, repeats: int = 4) -> np.ndarray:
+    """Draws of b - a with a and b independent: random pairings that use every draw equally often."""
+    m = max(a.size, b.size) * repeats
+    ia = rng.permutation(np.arange(m) % a.size)
+    ib = rng.permutation(np.arange(m) % b.size)
+    return b[ib] - a[ia]
+
+
+def differences_table(
+    runs: list[Run], variables: list[str], *, prob: float = diag.CI_PROB, seed: int = 0
+) -> pd.DataFrame:
+    """Each shared scalar parameter, each pair of runs (a listed before b): b - a."""
+    rng = np.random.default_rng(seed)
+    scalars = [
+        {k: v for name in variables for k, v in _scalars(run.tree.posterior[name], name).items()} for run in runs
+    ]
+    tail = (1 - prob) / 2
+    lo_name, hi_name = f"eti{round(prob * 100)}_lb", f"eti{round(prob * 100)}_ub"
+    rows = []
+    for (i, run_a), (j, run_b) in itertools.combinations(enumerate(runs), 2):
+        for parameter, a in scalars[i].items():
+            b = scalars[j][parameter]
+            a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+            diff = difference_draws(a, b, rng)
+            p_greater, pd_ = probability_of_direction(a, b)
+            lo, hi = np.quantile(diff, [tail, 1 - tail])
+            rows.append({
+                "parameter": parameter,
+                "run_a": run_a.label,
+                "run_b": run_b.label,
+                "mean_a": float(a.mean()),
+                "mean_b": float(b.mean()),
+                "difference": float(b.mean() - a.mean()),
+                lo_name: float(lo),
+                hi_name: float(hi),
+                "p_b_greater": p_greater,
+                "prob_direction": pd_,
+            })
+    return pd.DataFrame(rows)
+
+
+# --- diagnostics side by side -------------------------------------------------------------
+
+
+def diagnostics_table(runs: list[Run]) -> pd.DataFrame:
+    """Each run's convergence checks as its own run reported them (``diagnostics.json``)."""
+    rows = []
+    for run in runs:
+        file = run.path / "diagnostics.json"
+        if file.is_file():
+            report = json.loads(file.read_text())
+            checks = report.get("convergence", {}).get("checks", {})
+            passed = report.get("passed", run.manifest.get("diagnostics_passed"))
+            loo = report.get("loo") or {}
+        else:  # an older run: recompute with the default gates
+            report = diag.convergence(run.tree, diag.resolve(run.tree, None), DEFAULT_GATES)
+            checks, passed, loo = report["checks"], report["passed"], {}
+        value = lambda name: checks.get(name, {}).get("value", np.nan)  # noqa: E731
+        rows.append({
+            "run": run.label,
+            "max_rhat": value("max_rhat"),
+            "min_ess_bulk": value("min_ess_bulk"),
+            "min_ess_tail": value("min_ess_tail"),
+            "divergences": value("divergences"),
+            "min_bfmi": value("min_bfmi"),
+            "n_pareto_k_high": loo.get("n_pareto_k_high", np.nan),
+            "passed": bool(passed),
+            "chains": int(run.tree.posterior.sizes.get("chain", 0)),
+            "draws": int(run.tree.posterior.sizes.get("draw", 0)),
+        })
+    return pd.DataFrame(rows).set_index("run")
+
+
+# --- the task -----------------------------------------------------------------------------
+
+
+def load_runs(sources: list[str | Path], *, loo: bool = True) -> tuple[list[Run], list[dict[str, str]], str | None]:
+    """Find, check and load the runs; every refusal happens here, before anything is written."""
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    paths, skipped = expand_sources(list(sources))
+    if len(paths) < 2:
+        found = ", ".join(str(p) for p in paths) or "none"
+        extra = f"; skipped as incomplete: {', '.join(s['path'] for s in skipped)}" if skipped else ""
+        raise CarestarError(f"compare needs at least two complete runs; found {len(paths)} ({found}){extra}")
+    overrides = [_overrides(p) for p in paths]
+    labels = run_labels(paths, overrides)
+    _check_manifests(paths, labels, loo)
+    runs = []
+    for path, label, ovr in zip(paths, labels, overrides):
+        manifest, tree = load_run(path)
+        runs.append(Run(path=path, label=label, manifest=manifest, tree=tree, overrides=ovr))
+    loglik_var = _check_trees(runs, loo)
+    return runs, skipped, loglik_var
+
+
+def compare_runs(
+    sources: list[str | Path],
+    out: Path,
+    *,
+    loo: bool = True,
+    pareto_k_max: float = PARETO_K_MAX,
+    max_elements: int = MAX_ELEMENTS,
+    seed: int = 0,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Compare fitted runs (directories, or multirun folders expanded to their complete jobs).
+
+    Writes ``tables/loo.csv`` (when ``loo``), ``figures/forest_shared.png``,
+    ``tables/differences.csv``, ``tables/diagnostics.csv``, ``report.md`` and the manifest
+    ``run.json`` into ``out``, staged so that a failed comparison leaves nothing that looks
+    complete. ``loo=False`` compares posteriors only, and then allows runs fitted to
+    different data. Returns the manifest.
+    """
+    clock = Stopwatch()
+    with clock.stage("load"):
+        runs, skipped, loglik_var = load_runs(sources, loo=loo)
+    run_dir = RunDirectory(Path(out))
+    with clock.stage("compare"):
+        loo_table = None
+        if loo:
+            elpds = {run.label: diag.loo_pointwise(run.tree, loglik_var) for run in runs}
+            loo_table = diag.compare_loo(elpds, pareto_k_max)
+        variables, left_out = shared_variables(runs, max_elements)
+        differences = differences_table(runs, variables, seed=seed)
+        diagnostics = diagnostics_table(runs)
+    with clock.stage("write"):
+        tables = {}
+        if loo_table is not None:
+            loo_table.to_csv(run_dir.file("tables/loo.csv"))
+            tables["loo"] = "tables/loo.csv"
+        differences.to_csv(run_dir.file("tables/differences.csv"), index=False)
+        tables["differences"] = "tables/differences.csv"
+        diagnostics.to_csv(run_dir.file("tables/diagnostics.csv"))
+        tables["diagnostics"] = "tables/diagnostics.csv"
+        forest = diag.forest_plot_runs(
+            {run.label: run.tree for run in runs}, variables, run_dir.folder("figures") / "forest_shared.png",
+            "Shared parameters (50% and 90% intervals)",
+        )
+        write_compare_report(
+            run_dir.file("report.md"), runs=runs, skipped=skipped, loo_table=loo_table, loglik_var=loglik_var,
+            variables=variables, left_out=left_out, differences=differences, diagnostics=diagnostics,
+            forest=forest is not None, command=command, pareto_k_max=pareto_k_max,
+        )
+    manifest = {
+        "task": "compare",
+        "inputs": [_input_record(run) for run in runs],
+        "skipped": skipped,
+        "loo": loo,
+        "loo_variable": loglik_var,
+        "shared_parameters": variables,
+        "left_out_parameters": left_out,
+        "best_by_loo": None if loo_table is None else str(loo_table.index[0]),
+        "tables": tables,
+        "figures": {"forest_shared": "figures/forest_shared.png"} if forest is not None else {},
+        "seed": seed,
+        "git": git_state(),
+        "versions": package_versions(),
+        "command": command,
+        "argv": sys.argv,
+        "wall_time_s": {**clock.times, "total": clock.total()},
+    }
+    run_dir.complete(manifest)
+    print(f"carestar: compared {len(runs)} runs; written to {out}")
+    if loo_table is not None:
+        print(f"  best by LOO: {loo_table.index[0]}")
+    return manifest
+
+
+def _input_record(run: Run) -> dict[str, Any]:
+    m = run.manifest
+    return {
+        "label": run.label,
+        "path": str(run.path.resolve()),
+        "model": m.get("model"),
+        "data": m.get("data"),
+        "data_hash": m.get("data_hash"),
+        "config_hash": m.get("config_hash"),
+        "posterior_sha256": file_sha256(run.path / POSTERIOR),
+        "seed": m.get("seed"),
+        "sampler": m.get("sampler"),
+        "diagnostics_passed": m.get("diagnostics_passed"),
+        "git": m.get("git"),
+        "overrides": run.overrides,
+    }
+
+
+def compare_task(cfg, run_path: Path) -> dict[str, Any]:
+    """``python run.py task=compare runs=[A,B]`` or ``runs=multirun/...`` (Hydra entry)."""
+    from omegaconf import OmegaConf
+
+    runs = cfg.get("runs")
+    if runs is None or runs == "" or (not isinstance(runs, str) and len(runs) == 0):
+        raise ConfigError(
+            "task=compare needs the runs to compare: runs=[outputs/.../A,outputs/.../B] or runs=multirun/..."
+        )
+    sources = [runs] if isinstance(runs, str) else [str(r) for r in OmegaConf.to_container(runs, resolve=True)]
+    options = cfg.get("compare") or {}
+    return compare_runs(
+        sources,
+        Path(run_path),
+        loo=bool(options.get("loo", True)),
+        pareto_k_max=float(cfg.get("diagnostics", {}).get("max_pareto_k", PARETO_K_MAX)),
+        max_elements=int(options.get("max_elements", MAX_ELEMENTS)),
+        seed=int(cfg.get("seed", 0)),
+        command=_command_line(),
+    )
+
+
+def _command_line() -> str | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return " ".join(["python run.py", *HydraConfig.get().overrides.task])
+    except (ImportError, ValueError):
+        return None
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "NO"
+    if isinstance(value, (float, np.floating)):
+        return "" if np.isnan(value) else format(float(value), fmt)
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(frame: pd.DataFrame, fmt: str = ".3g", index: bool = True) -> str:
+    cols = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for key, row in frame.iterrows():
+        cells = ([_cell(key, fmt)] if index else []) + [_cell(v, fmt) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_compare_report(
+    path: Path, *, runs, skipped, loo_table, loglik_var, variables, left_out, differences, diagnostics,
+    forest: bool, command, pareto_k_max: float, max_rows: int = 40,
+) -> Path:
+    inputs = pd.DataFrame(
+        [{"run": r.label, "model": r.manifest.get("model"), "data": r.manifest.get("data"),
+          "data hash": str(r.manifest.get("data_hash"))[:12], "sampler": r.manifest.get("sampler"),
+          "path": str(r.path)} for r in runs]
+    ).set_index("run")
+    parts = [f"# carestar comparison of {len(runs)} runs", ""]
+    if command:
+        parts += [f"Reproduce with `{command}` (see `run.json` for the inputs' hashes).", ""]
+    parts += ["## Runs", "", markdown_table(inputs), ""]
+    if skipped:
+        parts += ["Skipped (incomplete):", ""] + [f"- `{s['path']}`: {s['reason']}" for s in skipped] + [""]
+    parts += ["## Predictive accuracy (PSIS-LOO)", ""]
+    if loo_table is None:
+        parts += ["Not computed (LOO comparison turned off; the runs may have been fitted to different data).", ""]
+    else:
+        best = loo_table.index[0]
+        parts += [
+            f"All runs were fitted to the same data (variable `{loglik_var}`). Best by elpd_loo: **{best}**. "
+            "`elpd_diff` is each run's elpd minus the best one's, `dse` its standard error; a difference "
+            "within about 2-4 SE is not a clear preference. Weights are stacking weights.",
+            "",
+            markdown_table(loo_table[["rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo",
+                                      "n_pareto_k_high", "max_pareto_k"]], ".4g"),
+            "",
+        ]
+        high = loo_table[loo_table["n_pareto_k_high"] > 0]
+        if len(high):
+            parts += [
+                f"Caution: Pareto k > {pareto_k_max} for some observations in "
+                + ", ".join(f"{name} ({int(n)})" for name, n in high["n_pareto_k_high"].items())
+                + "; their elpd estimates may be biased.", "",
+            ]
+    parts += ["## Shared parameters", ""]
+    if variables:
+        parts += [f"Parameters in every run with the same coordinates: {', '.join(f'`{v}`' for v in variables)}."]
+    else:
+        parts += ["The runs share no parameter (same name and coordinates)."]
+    if left_out:
+        parts += [f"Shared but left out (more than {MAX_ELEMENTS} elements): {', '.join(f'`{v}`' for v in left_out)}."]
+    parts += [""]
+    if forest:
+        parts += ["![forest_shared](figures/forest_shared.png)", ""]
+    if len(differences):
+        lo, hi = [c for c in differences.columns if c.startswith("eti")]
+        shown = differences.sort_values("prob_direction", ascending=False).head(max_rows)
+        parts += [
+            "Differences (run b minus run a), 90% intervals treating the runs' draws as independent; "
+            "probability of direction = max(P(b > a), P(b < a)). A difference means something only where "
+            "the parameter means the same in both runs: e.g. probit and logit effects are on different "
+            "latent scales (logit about 1.6-1.8 times probit)"
+            + (f"; the {max_rows} most certain of {len(differences)} rows (all in `tables/differences.csv`)"
+               if len(differences) > max_rows else "") + ":",
+            "",
+            markdown_table(shown[["parameter", "run_a", "run_b", "difference", lo, hi, "prob_direction"]],
+                           ".3g", index=False),
+            "",
+        ]
+    parts += ["## Diagnostics", "", markdown_table(diagnostics, ".4g"), ""]
+    failed = [str(name) for name, ok in diagnostics["passed"].items() if not ok]
+    if failed:
+        parts += [f"Runs that failed their convergence gates: {', '.join(failed)}; read their comparisons with care.", ""]
+    files = ["tables/loo.csv"] if loo_table is not None else []
+    files += ["tables/differences.csv", "tables/diagnostics.csv"] + (["figures/forest_shared.png"] if forest else [])
+    parts += ["## Files", ""] + [f"- `{f}`" for f in files] + [""]
+    path.write_text("\n".join(parts))
+    return path
