@@ -1,0 +1,69 @@
+"""The sampler front end: every sampler returns the same kind of DataTree, seeded."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from carestar.errors import ConfigError
+from carestar.sampling import check_sampler, sample
+
+Y = np.array([0.3, -0.2, 1.1, 0.4, 0.9, 0.0, 0.5, 1.4])
+
+
+def tiny_model() -> pm.Model:
+    with pm.Model(coords={"obs": np.arange(len(Y))}) as model:
+        mu = pm.Normal("mu", 0.0, 10.0)
+        sigma = pm.HalfNormal("sigma", 2.0)
+        pm.Normal("y", mu, sigma, observed=Y, dims="obs")
+    return model
+
+
+def config(nuts_sampler: str) -> dict:
+    return {"name": nuts_sampler, "nuts_sampler": nuts_sampler, "draws": 200, "tune": 200,
+            "chains": 2, "cores": 1, "target_accept": 0.8, "progressbar": False}
+
+
+SAMPLERS = [
+    "pymc",
+    "nutpie",
+    pytest.param("numpyro", marks=pytest.mark.skipif(
+        importlib.util.find_spec("numpyro") is None, reason="numpyro extra not installed")),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nuts_sampler", SAMPLERS)
+def test_every_sampler_returns_the_same_groups_and_a_sensible_posterior(nuts_sampler):
+    idata = sample(tiny_model(), config(nuts_sampler), seed=7)
+    for group in ("posterior", "sample_stats", "log_likelihood", "posterior_predictive", "observed_data"):
+        assert group in idata.children, group
+    post = idata.posterior
+    assert post.sizes["chain"] == 2 and post.sizes["draw"] == 200
+    # conjugate-ish check: the posterior mean of mu is near the sample mean (SE ~ 0.2)
+    assert abs(float(post["mu"].mean()) - Y.mean()) < 0.25
+    assert idata.log_likelihood["y"].shape[-1] == len(Y)
+
+
+@pytest.mark.slow
+def test_same_seed_same_draws_with_pymc():
+    a = sample(tiny_model(), config("pymc"), seed=11)
+    b = sample(tiny_model(), config("pymc"), seed=11)
+    c = sample(tiny_model(), config("pymc"), seed=12)
+    np.testing.assert_array_equal(a.posterior["mu"].values, b.posterior["mu"].values)
+    assert not np.array_equal(a.posterior["mu"].values, c.posterior["mu"].values)
+
+
+def test_map_gives_one_draw_at_the_mode():
+    idata = sample(tiny_model(), {"name": "map", "posterior_predictive": False}, seed=1)
+    assert idata.posterior.sizes["draw"] == 1
+    # with a vague prior on mu the mode is close to the sample mean
+    assert float(idata.posterior["mu"].item()) == pytest.approx(Y.mean(), abs=0.02)
+
+
+def test_unknown_nuts_sampler_is_refused_before_any_work():
+    with pytest.raises(ConfigError, match="nuts_sampler='stan'.*expected one of"):
+        check_sampler({"name": "mine", "nuts_sampler": "stan"})
