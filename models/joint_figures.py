@@ -1,0 +1,70 @@
+"""Figures of the joint model: the poster's Figure 1, item profiles, drivers of the rating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from carestar.study_design import STRATEGY_LEVELS
+from models import ordinal_figures
+from models.ordinal import category_probabilities
+
+if TYPE_CHECKING:
+    from models.joint import JointModel, PreparedJoint
+
+
+def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint"
+                           ) -> pd.DataFrame:
+    """P(stars = k) in the figure year for a council of each strategy type.
+
+    Population-averaged: resources at their means (0), the organisation intercept
+    integrated over its normal distribution (Gauss-Hermite) and the latent class over the
+    class shares, per draw: sum_k pi_k E_u[P(stars | beta_type + tau_year + gamma_k + u)].
+    The same table as models/ordinal_figures.py, so the same Figure 1 draws it.
+    """
+    post = idata["posterior"]
+
+    def draws(name):
+        return post[name].stack(sample=("chain", "draw")).transpose("sample", ...).values
+
+    beta = post["beta"].stack(sample=("chain", "draw"))
+    cut = draws("cutpoints")  # (S, C-1)
+    gamma, shares = draws("class_effects"), draws("class_shares")  # (S, K)
+    year = model.figure_year
+    shift = post["year_effect"].sel(year=str(year)).stack(sample=("chain", "draw")).values
+    org_sd = post["org_sd"].isel(org_coef=0).stack(sample=("chain", "draw")).values
+    nodes, weights = np.polynomial.hermite_e.hermegauss(ordinal_figures.HERMITE_NODES)
+    weights = weights / weights.sum()
+    ref = model.reference.get("strategy_type", "defender")
+    rows = []
+    for level in STRATEGY_LEVELS:
+        effect = (np.zeros(cut.shape[0]) if level == ref
+                  else beta.sel(effect=f"strategy_type[{level}]").values)
+        eta = ((effect + shift)[:, None, None] + gamma[:, :, None]
+               + org_sd[:, None, None] * nodes[None, None, :])  # (S, K, nodes)
+        p = category_probabilities(model.link, eta, cut[:, None, None, :])  # (S, K, nodes, C)
+        p = (p * weights[None, None, :, None]).sum(axis=2)
+        p = (p * shares[:, :, None]).sum(axis=1)  # (S, C)
+        for k, category in enumerate(prep.design.categories):
+            rows.append({"year": year, "strategy_type": level, "stars": category,
+                         "mean": p[:, k].mean(), "q05": np.quantile(p[:, k], 0.05),
+                         "q95": np.quantile(p[:, k], 0.95)})
+    return pd.DataFrame(rows)
+
+
+def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint", figdir: Path
+             ) -> dict[str, Path]:
+    from carestar import drivers
+    from models.lca import LatentClassModel
+
+    figures = {}
+    table = strategy_probabilities(model, idata, prep)
+    figures["figure1_strategy"] = ordinal_figures.figure1(table, figdir / "figure1_strategy.png")
+    figures.update(LatentClassModel(n_classes=prep.n_classes).figures(idata, prep, figdir))
+    dec = drivers.decompose(idata, prep.design, link=model.link)
+    figures["drivers"] = drivers.figure(dec, figdir / "drivers.png")
+    return figures
