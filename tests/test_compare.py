@@ -201,6 +201,28 @@ def test_compare_task_reads_runs_from_the_config(tiny_runs, tmp_path):
         compare_task(OmegaConf.create({"task": "compare"}), tmp_path / "other")
 
 
+def test_runs_with_different_draw_counts(tiny_runs, tmp_path):
+    """The forest plot gives every run the same number of draws (ArviZ would pad with NaN)."""
+    from carestar.runs import load_run
+
+    _, tree = load_run(tiny_runs["good"])
+    short = tree.isel(draw=slice(0, 75))
+    same = diag._same_sample_size({"long": tree, "short": short}, ["mu", "sigma"])
+    assert same["long"].posterior.sizes["draw"] == same["short"].posterior.sizes["draw"] == 300
+    assert not np.isnan(same["short"].posterior["mu"].values).any()
+    assert float(same["short"].posterior["mu"].mean()) == pytest.approx(float(short.posterior["mu"].mean()))
+    manifest = json.loads((tiny_runs["good"] / "run.json").read_text())
+    path = tmp_path / "short"
+    run = RunDirectory(path)
+    run.write_posterior(short)
+    run.complete({**manifest, "status": None})
+    out = tmp_path / "cmp"
+    compare_runs([tiny_runs["good"], path], out)
+    differences = pd.read_csv(out / "tables" / "differences.csv").set_index("parameter")
+    assert differences.loc["mu", "prob_direction"] < 0.8  # the same posterior, fewer draws
+    assert pd.read_csv(out / "tables" / "diagnostics.csv")["draws"].tolist() == [150, 75]
+
+
 @pytest.mark.slow
 def test_compare_two_smoke_runs(tmp_path):
     """Probit vs logit smoke runs of the ordinal model, through the real pipeline."""

@@ -188,6 +188,7 @@ def forest_plot_runs(
     """Several runs' posteriors of the same variables in one forest plot, a colour per run."""
     if not var_names or len(trees) == 0:
         return None
+    trees = _same_sample_size(trees, var_names)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pc = az.plot_forest(
@@ -197,3 +198,24 @@ def forest_plot_runs(
     fig = pc.get_viz("figure")
     fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def _same_sample_size(trees: dict[str, xr.DataTree], var_names: list[str]) -> dict[str, xr.DataTree]:
+    """Runs with different numbers of draws, as one chain of equally many draws each.
+
+    ArviZ pads the shorter runs with NaN when it stacks them, which blanks their intervals;
+    repeating each run's draws in turn up to the longest run's count keeps its distribution
+    (exactly where the counts divide, within one draw's weight otherwise).
+    """
+    sizes = {name: tree.posterior.sizes["chain"] * tree.posterior.sizes["draw"] for name, tree in trees.items()}
+    if len({(t.posterior.sizes["chain"], t.posterior.sizes["draw"]) for t in trees.values()}) == 1:
+        return trees
+    m = max(sizes.values())
+    out = {}
+    for name, tree in trees.items():
+        post = tree.posterior.to_dataset()[var_names]
+        flat = post.stack(__sample__=("chain", "draw")).drop_vars(["__sample__", "chain", "draw"], errors="ignore")
+        flat = flat.isel(__sample__=np.arange(m) % sizes[name]).rename(__sample__="draw")
+        flat = flat.expand_dims(chain=[0]).transpose("chain", "draw", ...)
+        out[name] = xr.DataTree.from_dict({"posterior": flat})
+    return out
