@@ -177,7 +177,8 @@ def figure(dec: xr.Dataset, path: Path) -> Path:
         colours = [f"C{list(BLOCKS).index(b)}" if b in BLOCKS else "0.6"
                    for b in (t["block"] if "block" in t else t[label])]
         ax.barh(y, t["mean"], color=colours, alpha=0.8)
-        ax.errorbar(t["mean"], y, xerr=[t["mean"] - t["q05"], t["q95"] - t["mean"]],
+        err = np.clip([t["mean"] - t["q05"], t["q95"] - t["mean"]], 0, None)
+        ax.errorbar(t["mean"], y, xerr=err,
                     fmt="none", color="black", capsize=2, lw=1)
         ax.set_yticks(y, t[label])
         ax.axvline(0, color="0.3", lw=0.8)
