@@ -5,18 +5,21 @@ standardised per item (z-scores; a missing answer gets the item's mean, i.e. 0),
 clustered with scikit-learn's ``KMeans`` (``n_init`` restarts). ``n_clusters`` fixes k;
 ``n_clusters: null`` picks k in ``k_range`` with the best mean silhouette.
 
-It does not sample. How a run uses it (the run machinery wires this):
+It is a ``carestar.modelling.Model`` that does not sample (``samples = False``);
+``python run.py model=kmeans`` runs it as:
 
-    model = KMeansBaseline(**cfg.model)
-    prepared = model.prepare(data)           # Study, TidyTable-like (.frame) or ItemResponses
+    prepared = model.prepare(data)           # KMeansData: responses (+ true classes)
     result = model.fit(prepared, seed)       # KMeansResult
-    result.profiles / result.silhouettes / result.labels -> tables/*.csv
-    adjusted_rand(result.labels, other_labels)   # e.g. the LCA's modal classes
+    result.tables()                          # -> tables/*.csv
+    model.figures(result, prepared, figdir)  # cluster_profiles.png
+    model.report_section(result, prepared)
 
 ``KMeansResult.tables()`` gives the tables for the run directory (``cluster_sizes``,
 ``cluster_profiles`` (mean raw code of each item per cluster), ``assignments``,
-``silhouette``) and ``compare_with(labels)`` the adjusted Rand index against another
-labelling of the same organisations.
+``silhouette``, ``agreement``) and ``compare_with(labels)`` the adjusted Rand index against
+another labelling of the same organisations. ``agreement`` holds the ARI against the true
+classes (simulated data) and, with ``compare_lca: true``, against the modal classes of the
+maximum likelihood latent class model with as many classes (StepMix EM, ``models.lca``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from carestar.errors import ConfigError
 from carestar.item_responses import ItemResponses
+from carestar.modelling import Model
 
 
 def adjusted_rand(labels_a, labels_b) -> float:
@@ -67,9 +71,14 @@ class KMeansResult:
     def compare_with(self, other_labels) -> float:
         return adjusted_rand(self.labels, other_labels)
 
+    @property
+    def agreement(self) -> dict[str, float]:
+        """ARI against the true classes / the latent classes, where they were computed."""
+        return {k: v for k, v in self.extra.items() if k.startswith("ari_")}
+
     def tables(self) -> dict[str, pd.DataFrame]:
         sizes = pd.Series(self.labels).value_counts().sort_index()
-        return {
+        out = {
             "cluster_sizes": pd.DataFrame({"cluster": sizes.index, "n": sizes.to_numpy(),
                                            "share": sizes.to_numpy() / len(self.labels)}),
             "cluster_profiles": self.profiles.reset_index(),
@@ -78,15 +87,42 @@ class KMeansResult:
             "silhouette": pd.DataFrame({"k": list(self.silhouettes),
                                         "silhouette": list(self.silhouettes.values())}),
         }
+        if self.agreement:
+            out["agreement"] = pd.DataFrame({
+                "comparison": [AGREEMENT_NAMES[k] for k in self.agreement],
+                "adjusted_rand_index": list(self.agreement.values())})
+        if "true_classes" in self.extra:
+            out["assignments"]["true_class"] = self.extra["true_classes"]
+        if "lca_classes" in self.extra:
+            out["assignments"]["lca_modal_class"] = self.extra["lca_classes"]
+        return out
 
 
-class KMeansBaseline:
+AGREEMENT_NAMES = {
+    "ari_truth": "k-means clusters vs true classes",
+    "ari_lca": "k-means clusters vs latent classes (ML, modal)",
+    "ari_lca_truth": "latent classes (ML, modal) vs true classes",
+}
+
+
+@dataclass(frozen=True)
+class KMeansData:
+    """Item responses to cluster, the true class of each row (simulated data) and labels."""
+
+    responses: ItemResponses
+    true_classes: np.ndarray | None = None
+    item_labels: dict[str, str] | None = None
+
+
+class KMeansBaseline(Model):
     """k-means on standardised item codes (the study's cluster analysis)."""
 
     name = "kmeans"
+    samples = False
 
     def __init__(self, n_clusters: int | None = 3, k_range=(2, 6), items=None,
-                 standardise: bool = True, n_init: int = 20, **_: Any) -> None:
+                 standardise: bool = True, n_init: int = 20, compare_lca: bool = False,
+                 **_: Any) -> None:
         if n_clusters is not None and (int(n_clusters) != n_clusters or n_clusters < 1):
             raise ConfigError(f"model.n_clusters must be a whole number >= 1, got {n_clusters!r}")
         lo, hi = (int(v) for v in k_range)
@@ -97,11 +133,18 @@ class KMeansBaseline:
         self.items = items
         self.standardise = bool(standardise)
         self.n_init = int(n_init)
+        self.compare_lca = bool(compare_lca)
 
-    def prepare(self, data: Any) -> ItemResponses:
-        from models.lca import LatentClassModel  # same data handling as the LCA
+    def prepare(self, data: Any) -> KMeansData:
+        from models.lca import LatentClassModel, LCATruth  # same data handling as the LCA
 
-        return LatentClassModel(n_classes=1, items=self.items).responses_from(data)
+        responses = LatentClassModel(n_classes=1, items=self.items).responses_from(data)
+        truth = LCATruth.from_study(data, responses) if hasattr(data, "local_practice") else None
+        labels = ((getattr(data, "truth", None) or {}).get("local_practice") or {}).get(
+            "item_labels")
+        return KMeansData(responses,
+                          None if truth is None else np.array(truth.names)[truth.classes],
+                          labels)
 
     def matrix(self, responses: ItemResponses) -> np.ndarray:
         if self.standardise:
@@ -110,7 +153,9 @@ class KMeansBaseline:
         x[responses.codes < 0] = np.nan
         return np.where(np.isnan(x), np.nanmean(x, axis=0), x)
 
-    def fit(self, prepared: ItemResponses, seed: int = 0) -> KMeansResult:
+    def fit(self, prepared: KMeansData | ItemResponses, seed: int = 0) -> KMeansResult:
+        data = prepared if isinstance(prepared, KMeansData) else KMeansData(prepared)
+        prepared = data.responses
         x = self.matrix(prepared)
         w = prepared.weights
         fits: dict[int, KMeans] = {}
@@ -134,4 +179,76 @@ class KMeansBaseline:
         raw[prepared.codes < 0] = np.nan
         profiles = pd.DataFrame(raw, columns=list(prepared.items)).groupby(labels).mean()
         profiles.index.name = "cluster"
-        return KMeansResult(prepared, best, labels, profiles, sil, float(km.inertia_))
+        extra: dict[str, Any] = {}
+        if data.true_classes is not None:
+            extra["true_classes"] = data.true_classes
+            extra["ari_truth"] = adjusted_rand(labels, data.true_classes)
+        if self.compare_lca and best > 1:
+            from models.lca import fit_em
+
+            lca = fit_em(prepared, best, seed=seed).posterior.argmax(axis=1) + 1
+            extra["lca_classes"] = lca
+            extra["ari_lca"] = adjusted_rand(labels, lca)
+            if data.true_classes is not None:
+                extra["ari_lca_truth"] = adjusted_rand(lca, data.true_classes)
+        return KMeansResult(prepared, best, labels, profiles, sil, float(km.inertia_), extra)
+
+    # -- run directory -----------------------------------------------------------------
+    def figures(self, result: KMeansResult, prepared: KMeansData, figdir) -> dict[str, Any]:
+        """``cluster_profiles.png``: mean answer to each item by cluster (heat map)."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from pathlib import Path
+
+        import matplotlib.pyplot as plt
+
+        figdir = Path(figdir)
+        figdir.mkdir(parents=True, exist_ok=True)
+        r = result.responses
+        labels = (prepared.item_labels or {}) if isinstance(prepared, KMeansData) else {}
+        prof = result.profiles
+        top = np.array([r.n_categories[j] - 1 for j in range(r.n_item)], float)
+        scaled = prof.to_numpy() / top  # 0 = lowest category, 1 = highest
+        sizes = np.bincount(result.labels, minlength=result.k + 1)[1:]
+        fig, ax = plt.subplots(figsize=(2.0 + 1.3 * result.k, 0.38 * r.n_item + 1.8))
+        im = ax.imshow(scaled.T, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        for (i, j), v in np.ndenumerate(prof.to_numpy()):
+            ax.text(i, j, f"{v:.1f}", ha="center", va="center", fontsize="x-small",
+                    color="white" if scaled[i, j] < 0.6 else "black")
+        ax.set_xticks(range(result.k), [f"cluster {c}\n(n = {n})" for c, n in
+                                        zip(prof.index, sizes, strict=True)], fontsize="small")
+        ax.set_yticks(range(r.n_item), [labels.get(i, i) for i in r.items], fontsize="small")
+        fig.colorbar(im, ax=ax, label="mean answer (0 = lowest, 1 = highest category)")
+        ax.set_title("k-means cluster profiles (mean raw answer)", fontsize="medium")
+        fig.tight_layout()
+        path = figdir / "cluster_profiles.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return {"cluster_profiles": path}
+
+    def report_section(self, result: KMeansResult, prepared: KMeansData) -> str:
+        r = result.responses
+        how = (f"k = {result.k} fixed" if self.n_clusters else
+               f"k = {result.k} chosen by the best mean silhouette over k = {self.k_range[0]}"
+               f"-{self.k_range[1]}")
+        lines = [
+            f"## k-means baseline ({how}; {r.n_item} items, {r.n_org} organisations)",
+            "",
+            f"Items {'standardised (z-scores)' if self.standardise else 'as raw codes'};"
+            f" missing answers at the item mean; {self.n_init} restarts. Inertia"
+            f" {result.inertia:.1f}; silhouette "
+            + ", ".join(f"k={k}: {v:.3f}" for k, v in result.silhouettes.items()) + ".",
+            "",
+            "| cluster | organisations | share |",
+            "|---|---|---|",
+        ]
+        for row in result.tables()["cluster_sizes"].to_dict("records"):
+            lines.append(f"| {row['cluster']} | {row['n']} | {row['share']:.3f} |")
+        if result.agreement:
+            lines += ["", "Agreement (adjusted Rand index; 1 = identical partitions, 0 = chance):",
+                      ""]
+            lines += [f"- {AGREEMENT_NAMES[k]}: **{v:.3f}**" for k, v in result.agreement.items()]
+        lines += ["", "Cluster profiles: `tables/cluster_profiles.csv`; assignments:"
+                  " `tables/assignments.csv`."]
+        return "\n".join(lines)

@@ -245,10 +245,60 @@ class PreparedLCA:
     coef_names: tuple[str, ...]
     em: EMFit
     ordinal_items: tuple[int, ...]  # item indices with an ordered-logit emission
+    truth: LCATruth | None = None  # simulated data: the generating classes and parameters
+    item_labels: dict[str, str] | None = None  # item name -> label for figures
 
     @property
     def class_labels(self) -> list[int]:
         return list(range(1, self.n_classes + 1))
+
+
+@dataclass(frozen=True)
+class LCATruth:
+    """The generating latent classes of a simulated study, aligned with the responses.
+
+    names:   true class names (e.g. low / medium / high)
+    classes: (N,) index into ``names`` of each row's true class
+    shares:  (K_true,) class shares; probs: (K_true, J, max_categories), 0 beyond an item
+    """
+
+    names: tuple[str, ...]
+    classes: np.ndarray
+    shares: np.ndarray
+    probs: np.ndarray
+
+    @classmethod
+    def from_study(cls, study: Any, responses: ItemResponses) -> LCATruth | None:
+        """From ``study.truth["local_practice"]`` (the synthetic study), or None."""
+        truth = (getattr(study, "truth", None) or {}).get("local_practice")
+        if not truth or "class_of_org" not in truth:
+            return None
+        names = tuple(truth.get("classes") or truth["class_shares"])
+        index = {n: k for k, n in enumerate(names)}
+        of_org = truth["class_of_org"]
+        if any(o not in of_org for o in responses.orgs):
+            return None
+        probs = np.zeros((len(names), responses.n_item, responses.max_categories))
+        table = truth.get("item_probabilities", {})
+        for j, item in enumerate(responses.items):
+            if item in table.get("degree_of_use", {}):
+                for n, p in table["degree_of_use"][item].items():
+                    probs[index[n], j, : len(p)] = p
+            elif item in table.get("used", {}):
+                for n, p in table["used"][item].items():
+                    probs[index[n], j, :2] = [1.0 - p, p]
+            else:
+                return None
+        return cls(names, np.array([index[of_org[o]] for o in responses.orgs]),
+                   np.array([truth["class_shares"][n] for n in names], float), probs)
+
+    def match(self, probs: np.ndarray, shares: np.ndarray) -> np.ndarray | None:
+        """``perm`` with estimated class ``perm[t]`` matched to true class ``t`` (None if K differs)."""
+        if len(shares) != len(self.shares):
+            return None
+        return relabel.match_classes(_features(probs[None, None], shares[None, None])[0, 0],
+                                     _features(self.probs[None, None],
+                                               self.shares[None, None])[0, 0])
 
 
 class LatentClassModel(Model):
@@ -331,7 +381,10 @@ class LatentClassModel(Model):
             j for j, k in enumerate(resp.kinds) if self.ordinal_emission and k == "ordinal"
             and resp.n_categories[j] > 2
         )
-        return PreparedLCA(resp, self.n_classes, design, names, em, ordinal)
+        truth = LCATruth.from_study(data, resp) if hasattr(data, "local_practice") else None
+        labels = ((getattr(data, "truth", None) or {}).get("local_practice") or {}).get(
+            "item_labels")
+        return PreparedLCA(resp, self.n_classes, design, names, em, ordinal, truth, labels)
 
     # -- build -------------------------------------------------------------------------
     def build(self, prepared: PreparedLCA) -> pm.Model:
@@ -495,27 +548,38 @@ class LatentClassModel(Model):
         return idata
 
     def diagnostics(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, Any]:
-        """``{"latent_classes": ...}`` for diagnostics.json: chain agreement and relabelling."""
+        """diagnostics.json: ``latent_classes`` (chain agreement, relabelling, entropy, ARI
+        against the truth on simulated data) and ``log_likelihood`` (at the mode, AIC, BIC).
+
+        The run machinery's own ``log_likelihood`` entry is empty for this model (its
+        likelihood is a Potential), so the model's replaces it.
+        """
         raw = idata["posterior"].attrs.get("lca_chain_agreement")
         agreement = json.loads(raw) if raw else self.chain_agreement(idata, prepared)
         agreement["em_loglik"] = prepared.em.loglik
-        return {"latent_classes": agreement}
+        membership = self.class_membership(idata, prepared)
+        fit = self.fit_statistics(prepared, membership, idata)
+        agreement["relative_entropy"] = fit["relative_entropy"]
+        agreement["smallest_class_share"] = float(
+            idata["posterior"]["class_shares"].mean(("chain", "draw")).min())
+        ari = self.truth_ari(membership, prepared)
+        if ari is not None:
+            agreement["ari_vs_truth"] = ari
+        return {
+            "latent_classes": agreement,
+            "log_likelihood": {
+                "at": fit["loglik_at"], "loglik": fit["loglik_mode"], "aic": fit["aic"],
+                "bic": fit["bic"], "n_params": fit["n_params"], "n_obs": fit["n_units"],
+            },
+        }
 
     def pointwise_loglik(self, post: xr.Dataset, prepared: PreparedLCA) -> np.ndarray:
         """(chain, draw, org) unweighted row log likelihoods from the posterior draws."""
-        r = prepared.responses
-        probs = post["item_probs"].values
-        n_chain, n_draw = probs.shape[:2]
-        out = np.empty((n_chain, n_draw, r.n_org))
-        coefs = post["class_coefs_full"].values if "class_coefs_full" in post else None
-        shares = post["class_shares"].values
-        one_hot = r.one_hot()
-        for c in range(n_chain):
-            for d in range(n_draw):
-                lp = class_log_probs(prepared.design, shares[c, d],
-                                     None if coefs is None else coefs[c, d], r.n_org)
-                out[c, d] = logsumexp(lp + item_log_lik(one_hot, probs[c, d]), axis=1)
-        return out
+        n_chain, n_draw = post["class_shares"].shape[:2]
+        out = np.empty((n_chain * n_draw, prepared.responses.n_org))
+        for sl, joint in _draw_log_joint(post, prepared):
+            out[sl] = logsumexp(joint, axis=2)
+        return out.reshape(n_chain, n_draw, -1)
 
     def chain_agreement(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, Any]:
         """Per-chain mean log density, shares and profiles; ``chains_agree`` (bool)."""
@@ -536,38 +600,98 @@ class LatentClassModel(Model):
         """Each organisation's posterior class probabilities (averaged over draws), modal class."""
         r = prepared.responses
         post = idata["posterior"]
-        probs = post["item_probs"].values
-        shares = post["class_shares"].values
-        coefs = post["class_coefs_full"].values if "class_coefs_full" in post else None
-        n_chain, n_draw = probs.shape[:2]
         acc = np.zeros((r.n_org, prepared.n_classes))
-        for c in range(n_chain):
-            for d in range(n_draw):
-                acc += responsibilities(r, probs[c, d], shares[c, d],
-                                        None if coefs is None else coefs[c, d], prepared.design)
-        acc /= n_chain * n_draw
+        n = 0
+        for sl, joint in _draw_log_joint(post, prepared):
+            acc += np.exp(joint - logsumexp(joint, axis=2, keepdims=True)).sum(axis=0)
+            n += joint.shape[0]
+        acc /= n
         out = pd.DataFrame(acc, columns=[f"p_class_{k}" for k in prepared.class_labels])
         out.insert(0, "org", list(r.orgs))
         out["modal_class"] = np.array(prepared.class_labels)[acc.argmax(axis=1)]
         out["modal_probability"] = acc.max(axis=1)
+        if prepared.truth is not None:
+            out["true_class"] = [prepared.truth.names[t] for t in prepared.truth.classes]
         return out
 
-    def fit_statistics(self, prepared: PreparedLCA, membership: pd.DataFrame | None = None
-                       ) -> dict[str, Any]:
-        """Log likelihood at the EM mode, AIC, BIC, relative entropy."""
+    @staticmethod
+    def truth_ari(membership: pd.DataFrame, prepared: PreparedLCA) -> float | None:
+        """Adjusted Rand index of the modal classes against the true classes (simulations)."""
+        if prepared.truth is None:
+            return None
+        from sklearn.metrics import adjusted_rand_score
+
+        return float(adjusted_rand_score(prepared.truth.classes, membership["modal_class"]))
+
+    def fit_statistics(self, prepared: PreparedLCA, membership: pd.DataFrame | None = None,
+                       idata: xr.DataTree | None = None) -> dict[str, Any]:
+        """Log likelihood at the mode, AIC, BIC (n = units, the sum of weights), entropy.
+
+        The mode is the EM (maximum likelihood) point, which is the posterior mode under
+        the default flat Dirichlet priors; a ``sampler=map`` run reports the PyMC mode
+        itself. ``n_params`` counts free parameters (``K - 1`` shares (or ``(K - 1)(1 + P)``
+        coefficients) + ``K * sum_j (C_j - 1)``).
+        """
         em, r = prepared.em, prepared.responses
         post = em.posterior if membership is None else membership[
             [f"p_class_{k}" for k in prepared.class_labels]].to_numpy()
+        loglik, at = em.loglik, "maximum likelihood (StepMix EM; the posterior mode under flat priors)"
+        if idata is not None and _mode_only(idata):
+            point = idata["posterior"].isel(chain=[0], draw=[0])
+            loglik = float(r.row_weights @ self.pointwise_loglik(point, prepared)[0, 0])
+            at = "posterior mode (sampler=map, PyMC)"
+        k = em.n_params
         return {
             "n_classes": prepared.n_classes,
             "n_rows": r.n_org,
             "n_units": r.n_total,
-            "loglik_mode": em.loglik,
-            "n_params": em.n_params,
-            "aic": em.aic(),
-            "bic": em.bic(r.n_total),
+            "loglik_mode": loglik,
+            "loglik_at": at,
+            "n_params": k,
+            "aic": -2 * loglik + 2 * k,
+            "bic": -2 * loglik + k * np.log(r.n_total),
             "relative_entropy": relative_entropy(post, r.weights),
         }
+
+    def truth_recovery(self, idata: xr.DataTree, prepared: PreparedLCA,
+                       prob: float = 0.9) -> pd.DataFrame | None:
+        """Each true class share and item probability beside its posterior ``prob`` interval.
+
+        Classes are matched to the true ones (Hungarian, on posterior mean profiles and
+        shares). Binary items list P(used = 1) only (P(0) is its complement). None unless
+        the data are simulated with the same number of classes.
+        """
+        truth = prepared.truth
+        if truth is None or len(truth.shares) != prepared.n_classes:
+            return None
+        post = idata["posterior"]
+        p, sh = post["item_probs"], post["class_shares"]
+        perm = truth.match(p.mean(("chain", "draw")).values, sh.mean(("chain", "draw")).values)
+        lo, hi = (1 - prob) / 2, 1 - (1 - prob) / 2
+
+        def stats(da):
+            return (da.mean(("chain", "draw")).values, da.quantile(lo, ("chain", "draw")).values,
+                    da.quantile(hi, ("chain", "draw")).values)
+
+        (sm, sl, sh_), (pm_, pl, ph) = stats(sh), stats(p)
+        rows = []
+        for t, name in enumerate(truth.names):
+            k = perm[t]
+            rows.append(("class_share", name, prepared.class_labels[k], "", "", truth.shares[t],
+                         sm[k], sl[k], sh_[k]))
+            for j, item in enumerate(prepared.responses.items):
+                n_cat = prepared.responses.n_categories[j]
+                cats = [1] if n_cat == 2 else range(n_cat)
+                for c in cats:
+                    rows.append(("item_probability", name, prepared.class_labels[k], item,
+                                 prepared.responses.category_labels[j][c], truth.probs[t, j, c],
+                                 pm_[k, j, c], pl[k, j, c], ph[k, j, c]))
+        pct = round(100 * prob)
+        out = pd.DataFrame(rows, columns=["parameter", "true_class", "class", "item", "category",
+                                          "truth", "mean", f"q{(100 - pct) // 2:02d}",
+                                          f"q{100 - (100 - pct) // 2:02d}"])
+        out["covered"] = (out["truth"] >= out.iloc[:, 7]) & (out["truth"] <= out.iloc[:, 8])
+        return out
 
     def tables(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, pd.DataFrame]:
         post = idata["posterior"]
@@ -595,10 +719,16 @@ class LatentClassModel(Model):
         t_prof = pd.DataFrame(rows, columns=["class", "item", "category", "label", "mean", "sd",
                                              "q03", "q97", "em"])
         membership = self.class_membership(idata, prepared)
-        fit = self.fit_statistics(prepared, membership)
+        fit = self.fit_statistics(prepared, membership, idata)
         fit["chains_agree"] = self.chain_agreement(idata, prepared)["chains_agree"]
+        ari = self.truth_ari(membership, prepared)
+        if ari is not None:
+            fit["ari_vs_truth"] = ari
         out = {"class_shares": t_shares, "item_profiles": t_prof,
                "class_membership": membership, "fit": pd.DataFrame([fit])}
+        recovery = self.truth_recovery(idata, prepared)
+        if recovery is not None:
+            out["truth_recovery"] = recovery
         if "class_coefs" in post:
             cc = post["class_coefs"]
             out["class_coefs"] = (
@@ -608,43 +738,17 @@ class LatentClassModel(Model):
         return out
 
     def figures(self, idata: xr.DataTree, prepared: PreparedLCA, figdir: Path) -> dict[str, Path]:
-        """``item_profiles.png``: % of organisations by category of each item, by class."""
-        import matplotlib
+        """``item_profiles.png`` (the study's Figure 2 by class) and ``class_membership.png``."""
+        from models.lca_figures import class_membership_figure, item_profiles_figure
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        r = prepared.responses
-        mean = idata["posterior"]["item_probs"].mean(("chain", "draw")).values
-        shares = idata["posterior"]["class_shares"].mean(("chain", "draw")).values
-        K, cmax = prepared.n_classes, r.max_categories
         figdir = Path(figdir)
         figdir.mkdir(parents=True, exist_ok=True)
-        fig, axes = plt.subplots(1, K, figsize=(3.2 * K + 1.5, 0.35 * r.n_item + 1.8),
-                                 sharey=True, squeeze=False)
-        colours = plt.get_cmap("viridis")(np.linspace(0.05, 0.95, cmax))
-        widest = int(np.argmax(r.n_categories))
-        y = np.arange(r.n_item)
-        for k, ax in enumerate(axes[0]):
-            left = np.zeros(r.n_item)
-            for c in range(cmax):
-                width = 100 * mean[k, :, c]
-                ax.barh(y, width, left=left, color=colours[c],
-                        label=str(r.category_labels[widest][c]) if c < r.n_categories[widest]
-                        else str(c))
-                left += width
-            ax.set_title(f"class {prepared.class_labels[k]} ({100 * shares[k]:.0f}%)")
-            ax.set_xlim(0, 100)
-            ax.set_xlabel("% of organisations")
-        axes[0, 0].set_yticks(y, list(r.items))
-        axes[0, 0].invert_yaxis()
-        axes[0, -1].legend(title="category", bbox_to_anchor=(1.02, 1), loc="upper left",
-                           fontsize="small")
-        fig.tight_layout()
-        path = figdir / "item_profiles.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return {"item_profiles": path}
+        membership = self.class_membership(idata, prepared)
+        return {
+            "item_profiles": item_profiles_figure(idata, prepared, figdir / "item_profiles.png"),
+            "class_membership": class_membership_figure(membership, prepared,
+                                                        figdir / "class_membership.png"),
+        }
 
     def report_section(self, idata: xr.DataTree, prepared: PreparedLCA) -> str:
         t = self.tables(idata, prepared)
@@ -662,13 +766,30 @@ class LatentClassModel(Model):
                          f" | {row['em']:.3f} |")
         lines += [
             "",
-            f"Log likelihood at the mode {fit['loglik_mode']:.3f} ({fit['n_params']} parameters;"
-            f" AIC {fit['aic']:.2f}, BIC {fit['bic']:.2f}); relative entropy"
-            f" {fit['relative_entropy']:.3f}.",
+            f"Log likelihood at the {fit['loglik_at']}: {fit['loglik_mode']:.3f}"
+            f" ({fit['n_params']} parameters; AIC {fit['aic']:.2f}, BIC {fit['bic']:.2f},"
+            f" n = {fit['n_units']:g}); relative entropy {fit['relative_entropy']:.3f}"
+            " (1 = every organisation certain of its class).",
             "",
-            f"Chains agree after relabelling: **{'yes' if agree['chains_agree'] else 'NO'}**"
-            f" (mean lp per chain {agree['chain_mean_lp']}, largest profile difference"
-            f" {agree['max_profile_difference']}).",
+        ]
+        if not _mode_only(idata):
+            lines += [
+                f"Chains agree after relabelling: **{'yes' if agree['chains_agree'] else 'NO'}**"
+                f" (mean lp per chain {agree['chain_mean_lp']}, largest profile difference"
+                f" {agree['max_profile_difference']}).",
+                "",
+            ]
+        if "ari_vs_truth" in fit:
+            lines += [f"Simulated data: the modal classes recover the true classes with"
+                      f" adjusted Rand index **{fit['ari_vs_truth']:.3f}** (1 = identical"
+                      " partitions, 0 = chance).", ""]
+        rec = t.get("truth_recovery")
+        if rec is not None:
+            lines += [f"True values inside their 90% posterior intervals:"
+                      f" {int(rec['covered'].sum())} of {len(rec)}"
+                      f" ({100 * rec['covered'].mean():.0f}%; `tables/truth_recovery.csv`).", ""]
+        lines += [
+            "Each organisation's class probabilities and modal class: `tables/class_membership.csv`.",
             "",
             "![item profiles](figures/item_profiles.png)",
         ]
@@ -676,6 +797,33 @@ class LatentClassModel(Model):
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _mode_only(idata: xr.DataTree) -> bool:
+    """A one-draw posterior (``sampler=map``)."""
+    return idata["posterior"].sizes.get("draw", 0) < 4
+
+
+def _draw_log_joint(post: xr.Dataset, prepared: PreparedLCA, chunk: int = 200):
+    """Yield (slice, (S, N, K) log p(class, row | draw)) over the flattened draws, in chunks."""
+    r = prepared.responses
+    probs = np.asarray(post["item_probs"].values, float)
+    n_chain, n_draw, K = probs.shape[:3]
+    probs = probs.reshape(n_chain * n_draw, K, -1)
+    shares = np.asarray(post["class_shares"].values, float).reshape(n_chain * n_draw, K)
+    coefs = None
+    if "class_coefs_full" in post:
+        coefs = np.asarray(post["class_coefs_full"].values, float)
+        coefs = coefs.reshape((n_chain * n_draw,) + coefs.shape[2:])
+    one_hot = r.one_hot().reshape(r.n_org, -1)
+    for start in range(0, len(shares), chunk):
+        sl = slice(start, min(start + chunk, len(shares)))
+        log_item = np.einsum("nf,skf->snk", one_hot, np.log(np.maximum(probs[sl], 1e-300)))
+        if coefs is None:
+            log_pi = np.log(np.maximum(shares[sl], 1e-300))[:, None, :]
+        else:
+            log_pi = log_softmax(np.einsum("np,skp->snk", prepared.design, coefs[sl]), axis=2)
+        yield sl, log_pi + log_item
+
+
 def _interior(probs: np.ndarray, n_categories) -> np.ndarray:
     out = np.array(probs, float)
     for j, c in enumerate(n_categories):
