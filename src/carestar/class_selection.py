@@ -1,0 +1,231 @@
+"""Choosing the number of latent classes from a multirun over ``model.n_classes``.
+
+``python run.py -m model=lca model.n_classes=1,2,3,4,5`` writes one run directory per
+number of classes into a multirun folder. ``select_classes(multirun_dir)`` reads every
+complete run in it (``run.json``, ``diagnostics.json``, ``.hydra/config.yaml``) and writes
+
+* ``class_selection.csv``: per number of classes, PSIS-LOO elpd and its SE, the log
+  likelihood at the mode, AIC, BIC, relative entropy, the smallest class share, and whether
+  the run passed its diagnostics (r_hat, ESS, chains agreeing after relabelling);
+* ``class_selection.png``: elpd +- SE, BIC, and entropy / smallest share against K;
+
+and returns ``(table, figure path, message)``. The rule the message states:
+
+* **LOO**: the fewest classes whose elpd is within one standard error of the best elpd
+  (the "one-standard-error rule": extra classes must improve the expected predictive
+  fit by more than its uncertainty). The SE used is that of the best model's elpd, a
+  simple stand-in for the SE of the pairwise difference;
+* **BIC**: the number of classes with the smallest BIC (n = units, the sum of weights);
+* runs that failed their diagnostics, or whose smallest class holds under 5% of the
+  organisations, are marked in the table and named in the message: a choice resting on
+  them needs a second look.
+
+Runs fitted with ``sampler=map`` have no LOO; the choice then rests on BIC alone.
+Command line (also wired as ``python run.py task=select_classes from=MULTIRUN_DIR``)::
+
+    python -m carestar.class_selection MULTIRUN_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from carestar.errors import ConfigError
+
+SMALL_CLASS = 0.05
+TABLE = "class_selection.csv"
+FIGURE = "class_selection.png"
+
+
+def _run_dirs(multirun_dir: Path) -> list[Path]:
+    return sorted((p.parent for p in multirun_dir.rglob("run.json")), key=lambda p: str(p))
+
+
+def _read_run(run: Path) -> dict[str, Any] | None:
+    manifest = json.loads((run / "run.json").read_text())
+    if manifest.get("status") != "complete" or manifest.get("model") != "lca":
+        return None
+    config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+    diagnostics = json.loads((run / "diagnostics.json").read_text())
+    loo = diagnostics.get("loo") or {}
+    loglik = diagnostics.get("log_likelihood") or {}
+    classes = diagnostics.get("latent_classes") or {}
+    shares_file = run / "tables" / "class_shares.csv"
+    smallest = classes.get("smallest_class_share")
+    if smallest is None and shares_file.exists():
+        smallest = float(pd.read_csv(shares_file)["mean"].min())
+    fit_file = run / "tables" / "fit.csv"
+    fit = pd.read_csv(fit_file).iloc[0].to_dict() if fit_file.exists() else {}
+    return {
+        "n_classes": int(config["model"]["n_classes"]),
+        "elpd_loo": loo.get("elpd_loo", math.nan),
+        "elpd_se": loo.get("se", math.nan),
+        "p_loo": loo.get("p_loo", math.nan),
+        "n_pareto_k_high": loo.get("n_pareto_k_high", math.nan),
+        "loglik_mode": loglik.get("loglik", fit.get("loglik_mode", math.nan)),
+        "n_params": loglik.get("n_params", fit.get("n_params", math.nan)),
+        "aic": loglik.get("aic", fit.get("aic", math.nan)),
+        "bic": loglik.get("bic", fit.get("bic", math.nan)),
+        "relative_entropy": classes.get("relative_entropy", fit.get("relative_entropy",
+                                                                    math.nan)),
+        "smallest_class_share": smallest if smallest is not None else math.nan,
+        "diagnostics_passed": bool(diagnostics.get("passed", False)),
+        "chains_agree": classes.get("chains_agree"),
+        "sampler": manifest.get("sampler"),
+        "data_hash": manifest.get("data_hash"),
+        "run": str(run),
+    }
+
+
+def selection_table(multirun_dir: str | Path) -> pd.DataFrame:
+    """One row per complete LCA run under ``multirun_dir``, sorted by ``n_classes``."""
+    multirun_dir = Path(multirun_dir)
+    if not multirun_dir.is_dir():
+        raise ConfigError(f"from={multirun_dir}: not a folder (expected a multirun folder of "
+                          "`python run.py -m model=lca model.n_classes=1,2,3`)")
+    rows = [row for run in _run_dirs(multirun_dir) if (row := _read_run(run)) is not None]
+    if not rows:
+        raise ConfigError(f"{multirun_dir} holds no complete model=lca runs (no run.json with "
+                          "status complete); run `python run.py -m model=lca "
+                          "model.n_classes=1,2,3,4` first")
+    table = pd.DataFrame(rows).sort_values("n_classes", kind="stable").reset_index(drop=True)
+    dup = table["n_classes"].duplicated(keep=False)
+    if dup.any():
+        raise ConfigError(f"{multirun_dir}: several runs with n_classes "
+                          f"{sorted(set(table.loc[dup, 'n_classes']))}; keep one run per number "
+                          "of classes")
+    if table["data_hash"].nunique() > 1:
+        raise ConfigError(f"{multirun_dir}: the runs were fitted to different data "
+                          "(data_hash differs); compare numbers of classes on the same data")
+    return table
+
+
+def choose(table: pd.DataFrame) -> dict[str, Any]:
+    """The LOO (one-SE rule) and BIC choices; see the module docstring."""
+    out: dict[str, Any] = {"loo": None, "loo_best": None, "bic": None}
+    with_loo = table.dropna(subset=["elpd_loo"])
+    if len(with_loo):
+        best = with_loo.loc[with_loo["elpd_loo"].idxmax()]
+        se = best["elpd_se"] if math.isfinite(best["elpd_se"]) else 0.0
+        near = with_loo[with_loo["elpd_loo"] >= best["elpd_loo"] - se]
+        out["loo_best"] = int(best["n_classes"])
+        out["loo"] = int(near["n_classes"].min())
+    with_bic = table.dropna(subset=["bic"])
+    if len(with_bic):
+        out["bic"] = int(with_bic.loc[with_bic["bic"].idxmin(), "n_classes"])
+    return out
+
+
+def message(table: pd.DataFrame, picks: dict[str, Any]) -> str:
+    parts = []
+    if picks["loo"] is not None:
+        parts.append(
+            f"LOO favours {picks['loo']} class(es): the fewest classes whose elpd lies within "
+            f"one SE of the best (the best elpd is at {picks['loo_best']} classes)")
+    else:
+        parts.append("no LOO in these runs (sampler=map?): the choice rests on BIC")
+    if picks["bic"] is not None:
+        parts.append(f"BIC favours {picks['bic']} class(es) (smallest BIC)")
+    chosen = {v for k, v in picks.items() if k in ("loo", "bic") and v is not None}
+    if len(chosen) == 1:
+        head = f"The evidence favours {chosen.pop()} latent classes."
+    else:
+        head = (f"LOO and BIC disagree ({picks['loo']} vs {picks['bic']} classes): BIC penalises"
+                " parameters more heavily; prefer the smaller number unless the extra class is"
+                " substantively meaningful.")
+    notes = []
+    for row in table.to_dict("records"):
+        flags = []
+        if not row["diagnostics_passed"] and row["sampler"] != "map":
+            flags.append("failed its diagnostics")
+        if row["chains_agree"] is False and row["n_classes"] > 1:
+            flags.append("chains disagree")
+        if row["n_classes"] > 1 and row["smallest_class_share"] < SMALL_CLASS:
+            flags.append(f"a class under {SMALL_CLASS:.0%}")
+        if flags:
+            notes.append(f"{row['n_classes']} classes: {', '.join(flags)}")
+    text = head + " " + "; ".join(parts) + "."
+    if notes:
+        text += " Check: " + "; ".join(notes) + "."
+    return text
+
+
+def figure(table: pd.DataFrame, path: Path, picks: dict[str, Any]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    k = table["n_classes"]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    ax = axes[0]
+    if table["elpd_loo"].notna().any():
+        ax.errorbar(k, table["elpd_loo"], yerr=table["elpd_se"], marker="o", capsize=3)
+        if picks["loo"] is not None:
+            ax.axvline(picks["loo"], color="grey", ls=":", label=f"LOO choice ({picks['loo']})")
+            ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no LOO (posterior mode runs)", ha="center", transform=ax.transAxes)
+    ax.set_title("PSIS-LOO elpd (+- SE; higher is better)", fontsize="medium")
+    ax = axes[1]
+    ax.plot(k, table["bic"], marker="o", label="BIC")
+    ax.plot(k, table["aic"], marker="s", ls="--", label="AIC")
+    if picks["bic"] is not None:
+        ax.axvline(picks["bic"], color="grey", ls=":")
+    ax.set_title("information criteria (lower is better)", fontsize="medium")
+    ax.legend(fontsize="small")
+    ax = axes[2]
+    ax.plot(k, table["relative_entropy"], marker="o", label="relative entropy")
+    ax.plot(k, table["smallest_class_share"], marker="s", label="smallest class share")
+    ax.axhline(SMALL_CLASS, color="grey", ls=":", lw=0.8)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("separation and class size", fontsize="medium")
+    ax.legend(fontsize="small")
+    for ax in axes:
+        ax.set_xlabel("number of classes")
+        ax.set_xticks(list(k))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def select_classes(multirun_dir: str | Path) -> tuple[pd.DataFrame, Path, str]:
+    """Read the multirun, write ``class_selection.csv`` and ``.png`` into it; say the choice."""
+    multirun_dir = Path(multirun_dir)
+    table = selection_table(multirun_dir)
+    picks = choose(table)
+    table.drop(columns=["data_hash"]).to_csv(multirun_dir / TABLE, index=False)
+    path = figure(table, multirun_dir / FIGURE, picks)
+    return table.drop(columns=["data_hash"]), path, message(table, picks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m carestar.class_selection",
+        description="Choose the number of latent classes from a multirun over model.n_classes.")
+    parser.add_argument("multirun_dir", help="folder written by `python run.py -m model=lca "
+                                             "model.n_classes=1,2,3,4,5`")
+    args = parser.parse_args(argv)
+    try:
+        table, path, text = select_classes(args.multirun_dir)
+    except ConfigError as error:
+        print(f"carestar: error: {error}", file=sys.stderr)
+        return 2
+    cols = ["n_classes", "elpd_loo", "elpd_se", "bic", "relative_entropy",
+            "smallest_class_share", "diagnostics_passed"]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\n{text}\n\ntable: {Path(args.multirun_dir) / TABLE}\nfigure: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

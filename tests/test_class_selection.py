@@ -1,0 +1,86 @@
+"""Choosing the number of latent classes from a multirun (carestar.class_selection)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from carestar.class_selection import choose, main, select_classes
+from carestar.errors import ConfigError
+
+
+def _fake_run(root: Path, job: int, k: int, elpd: float, se: float, bic: float,
+              smallest: float = 0.2, passed: bool = True, data_hash: str = "abc") -> None:
+    run = root / str(job)
+    (run / ".hydra").mkdir(parents=True)
+    (run / "tables").mkdir()
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"model": {"n_classes": k}}))
+    (run / "run.json").write_text(json.dumps({"status": "complete", "model": "lca",
+                                              "sampler": "pymc", "data_hash": data_hash}))
+    (run / "diagnostics.json").write_text(json.dumps({
+        "passed": passed,
+        "loo": {"elpd_loo": elpd, "se": se, "p_loo": 10.0, "n_pareto_k_high": 0},
+        "log_likelihood": {"loglik": -bic / 2 + 10 * k, "aic": bic - 5, "bic": bic,
+                           "n_params": 10 * k},
+        "latent_classes": {"relative_entropy": 0.8, "smallest_class_share": smallest,
+                           "chains_agree": passed},
+    }))
+
+
+def test_one_se_rule_and_bic(tmp_path):
+    for job, (k, elpd, bic) in enumerate([(1, -2500, 5100), (2, -2380, 4900), (3, -2340, 4880),
+                                          (4, -2335, 4950)]):
+        _fake_run(tmp_path, job, k, elpd, 20.0, bic, smallest=0.03 if k == 4 else 0.2)
+    (tmp_path / "9").mkdir()  # an interrupted job: no run.json, ignored
+    table, fig, text = select_classes(tmp_path)
+    assert table["n_classes"].tolist() == [1, 2, 3, 4]
+    assert fig.exists() and (tmp_path / "class_selection.csv").exists()
+    # best elpd at 4; 3 is within 1 SE (5 < 20), 2 is not (45 > 20)
+    assert choose(table) == {"loo": 3, "loo_best": 4, "bic": 3}
+    assert "favours 3 latent classes" in text
+    assert "4 classes: a class under 5%" in text
+    saved = pd.read_csv(tmp_path / "class_selection.csv")
+    assert {"n_classes", "elpd_loo", "elpd_se", "bic", "relative_entropy",
+            "smallest_class_share"} <= set(saved.columns)
+
+
+def test_disagreement_is_said(tmp_path):
+    _fake_run(tmp_path, 0, 2, -2380, 5.0, 4900)
+    _fake_run(tmp_path, 1, 3, -2340, 5.0, 4950, passed=False)
+    _, _, text = select_classes(tmp_path)
+    assert "disagree (3 vs 2 classes)" in text
+    assert "3 classes: failed its diagnostics" in text
+
+
+def test_bad_folders(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="no complete model=lca runs"):
+        select_classes(tmp_path)
+    with pytest.raises(ConfigError, match="not a folder"):
+        select_classes(tmp_path / "nope")
+    _fake_run(tmp_path, 0, 2, -1, 1, 1)
+    _fake_run(tmp_path, 1, 3, -1, 1, 1, data_hash="other")
+    with pytest.raises(ConfigError, match="different data"):
+        select_classes(tmp_path)
+    assert main([str(tmp_path / "nope")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_multirun_with_the_posterior_mode(tmp_path):
+    """``python run.py -m model=lca model.n_classes=1,2,3 sampler=map`` then the selection."""
+    from conftest import run_cli
+
+    sweep = tmp_path / "multirun"
+    result = run_cli("-m", "model=lca", "model.n_classes=1,2,3", "sampler=map",
+                     "model.em_starts=3", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert main([str(sweep)]) == 0
+    table = pd.read_csv(sweep / "class_selection.csv")
+    assert table["n_classes"].tolist() == [1, 2, 3]
+    assert table["bic"].notna().all() and table["elpd_loo"].isna().all()  # no LOO at a mode
+    # the synthetic study has 3 classes; BIC (n = 155) may prefer fewer: it must beat 1
+    assert table.loc[table["bic"].idxmin(), "n_classes"] > 1
