@@ -28,7 +28,9 @@ log = logging.getLogger("carestar")
 
 
 def run_task(cfg: DictConfig) -> dict[str, Any]:
-    tasks = {"fit": fit, "simulate": simulate}
+    from carestar.compare import compare_task
+
+    tasks = {"fit": fit, "simulate": simulate, "compare": compare_task}
     if cfg.task not in tasks:
         raise ConfigError(f"task={cfg.task!r} is not a task; expected one of {', '.join(tasks)}")
     return tasks[cfg.task](cfg, Path(HydraConfig.get().runtime.output_dir))
