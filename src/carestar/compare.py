@@ -174,7 +174,7 @@ def _check_manifests(paths: list[Path], labels: list[str], loo: bool) -> None:
             lines = [f"  {label} ({path}): data_hash {hashes[label]}" for label, path in zip(labels, paths)]
             raise CarestarError(
                 "runs fitted to different data cannot be compared by LOO:\n" + "\n".join(lines)
-                + "\n  hint: compare runs fitted to the same data, or turn the LOO comparison off "
+                + "\n  hint: compare runs fitted to the same data, or set compare.loo=false "
                 "to compare posteriors only"
             )
 
