@@ -45,9 +45,10 @@ the same amount so every draw keeps its likelihood.
 
 The likelihood is a ``pm.Potential`` (``joint_loglik``). ``postprocess`` recomputes, per
 draw with numpy, each organisation's log likelihood (its items plus all its ratings: the
-unit LOO leaves out) as ``log_likelihood/org``, and each organisation's class membership
-probabilities given items *and* ratings (``posterior/org_class_probs``), which
-``carestar.drivers`` uses for the local-practice block.
+unit LOO leaves out) as ``log_likelihood/items_and_ratings`` (dim ``org``), and each
+organisation's class membership probabilities given items *and* ratings
+(``posterior/org_class_probs``), which ``carestar.drivers`` uses for the local-practice
+block.
 
 ``model.strategy: latent`` (stance scores measured by the Likert items) is not built yet;
 see docs/joint.md.
@@ -157,6 +158,7 @@ class JointModel(Model):
         priors: dict[str, dict[str, float]] | None = None,
         agreement_lp_tol: float = 5.0,
         agreement_profile_tol: float = 0.05,
+        three_step: dict[str, Any] | None = None,
         **_: Any,
     ) -> None:
         if link not in LINKS:
@@ -188,6 +190,8 @@ class JointModel(Model):
         self.priors = priors or {}
         self.agreement_lp_tol = agreement_lp_tol
         self.agreement_profile_tol = agreement_profile_tol
+        # experiments/three_step: also fit classify-then-regress in the same run (tables)
+        self.three_step = dict(three_step or {})
 
     def _prior(self, block: str, key: str, default: float) -> float:
         value = self.priors.get(block, {}).get(key, default)
@@ -331,7 +335,7 @@ class JointModel(Model):
                     "class": prep.class_labels})
         idata["posterior"] = post
         idata["log_likelihood"] = xr.Dataset(
-            {"org": (("chain", "draw", "org"), ll)},
+            {"items_and_ratings": (("chain", "draw", "org"), ll)},
             coords={"chain": post["chain"], "draw": post["draw"], "org": prep.orgs},
         )
         agreement = self.chain_agreement(idata)
@@ -388,6 +392,12 @@ class JointModel(Model):
         dec = drivers.decompose(idata, prep.design, link=self.link)
         out["drivers_variance"] = drivers.variance_table(dec)
         out["drivers_effects"] = drivers.effects_table(dec)
+        if self.three_step.get("enabled"):
+            sampler = dict(self.three_step.get("sampler") or {})
+            fit = fit_three_step(prep, sampler, int(self.three_step.get("seed", self.seed)),
+                                 link=self.link, priors=self.priors)
+            out["three_step_class_effects"] = draws_table(
+                three_step_class_effects(fit, prep.n_classes), prep)
         return out
 
     def figures(self, idata: xr.DataTree, prep: PreparedJoint, figdir: Path) -> dict[str, Path]:
@@ -520,15 +530,10 @@ def truth_class_effects(truth: dict[str, Any] | None, n_classes: int) -> np.ndar
     return np.array([effects[c] - ref for c in ordered])
 
 
-def class_effect_table(idata: xr.DataTree, prep: PreparedJoint) -> pd.DataFrame:
-    post = idata["posterior"]
-    g = post["class_effects"].stack(sample=("chain", "draw")).values  # (K, S)
-    shares = post["class_shares"].mean(("chain", "draw")).values
+def draws_table(g: np.ndarray, prep: PreparedJoint) -> pd.DataFrame:
+    """Mean, SD, 90% interval of class effect draws (K, S); truth and coverage if known."""
     t = pd.DataFrame({
         "class": prep.class_labels,
-        "use": class_use(post["item_probs"].mean(("chain", "draw")).values,
-                         prep.responses.n_categories),
-        "share": shares,
         "mean": g.mean(axis=1),
         "sd": g.std(axis=1),
         "q05": np.quantile(g, 0.05, axis=1),
@@ -538,6 +543,15 @@ def class_effect_table(idata: xr.DataTree, prep: PreparedJoint) -> pd.DataFrame:
     if truth is not None:
         t["truth"] = truth
         t["covered"] = (t["q05"] <= truth) & (truth <= t["q95"])
+    return t
+
+
+def class_effect_table(idata: xr.DataTree, prep: PreparedJoint) -> pd.DataFrame:
+    post = idata["posterior"]
+    t = draws_table(post["class_effects"].stack(sample=("chain", "draw")).values, prep)
+    t.insert(1, "use", class_use(post["item_probs"].mean(("chain", "draw")).values,
+                                 prep.responses.n_categories))
+    t.insert(2, "share", post["class_shares"].mean(("chain", "draw")).values)
     return t
 
 

@@ -58,13 +58,18 @@ def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "Prepa
 
 def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint", figdir: Path
              ) -> dict[str, Path]:
+    from types import SimpleNamespace
+
     from carestar import drivers
-    from models.lca import LatentClassModel
+    from models.lca_figures import item_profiles_figure
 
     figures = {}
     table = strategy_probabilities(model, idata, prep)
     figures["figure1_strategy"] = ordinal_figures.figure1(table, figdir / "figure1_strategy.png")
-    figures.update(LatentClassModel(n_classes=prep.n_classes).figures(idata, prep, figdir))
+    labels = ((prep.truth or {}).get("local_practice") or {}).get("item_labels")
+    view = SimpleNamespace(responses=prep.responses, n_classes=prep.n_classes,
+                           class_labels=prep.class_labels, item_labels=labels)
+    figures["item_profiles"] = item_profiles_figure(idata, view, figdir / "item_profiles.png")
     dec = drivers.decompose(idata, prep.design, link=model.link)
     figures["drivers"] = drivers.figure(dec, figdir / "drivers.png")
     return figures

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -127,3 +129,142 @@ def test_bad_config(kwargs, match):
 def test_bad_prior():
     with pytest.raises(ConfigError, match="priors.class_effects.sigma"):
         JointModel(priors={"class_effects": {"sigma": -1}})._prior("class_effects", "sigma", 1)
+
+
+# ---------------------------------------------------------------------------------------
+# the three-step comparison: bias and coverage from a list of fits (fast)
+# ---------------------------------------------------------------------------------------
+def test_bias_coverage_by_hand():
+    import pandas as pd
+
+    from experiments.three_step.aggregate import bias_coverage, markdown
+
+    rows = []
+    for seed, (m2, m3) in enumerate([(0.5, 0.9), (0.3, 0.6)], start=1):
+        for approach, shift in (("joint", 0.0), ("three-step", -0.2)):
+            rows += [
+                dict(seed=seed, approach=approach, **{"class": 1}, mean=0.0, q05=0.0, q95=0.0,
+                     truth=0.0),
+                dict(seed=seed, approach=approach, **{"class": 2}, mean=m2 + shift,
+                     q05=m2 + shift - 0.2, q95=m2 + shift + 0.2, truth=0.4),
+                dict(seed=seed, approach=approach, **{"class": 3}, mean=m3 + shift,
+                     q05=m3 + shift - 0.1, q95=m3 + shift + 0.1, truth=0.8),
+            ]
+    s = bias_coverage(pd.DataFrame(rows)).set_index(["approach", "class"])
+    assert list(s.index) == [("joint", 2), ("joint", 3), ("three-step", 2), ("three-step", 3)]
+    assert np.isclose(s.loc[("joint", 2), "bias"], 0.0)
+    assert np.isclose(s.loc[("three-step", 2), "bias"], -0.2)
+    assert np.isclose(s.loc[("joint", 3), "bias"], -0.05)
+    assert s.loc[("joint", 2), "coverage_90"] == 1.0  # 0.3-0.7 and 0.1-0.5 hold 0.4
+    assert s.loc[("joint", 3), "coverage_90"] == 0.5  # 0.8-1.0 holds 0.8; 0.5-0.7 does not
+    assert s.loc[("three-step", 3), "coverage_90"] == 0.0
+    assert "| joint | 2 | 2 |" in markdown(s.reset_index())
+
+
+# ---------------------------------------------------------------------------------------
+# slow: a real fit of the synthetic study
+# ---------------------------------------------------------------------------------------
+RECOVERY_SAMPLER = {"name": "pymc", "nuts_sampler": "pymc", "draws": 500, "tune": 500,
+                    "chains": 2, "cores": 1, "target_accept": 0.9, "progressbar": False,
+                    "posterior_predictive": False}
+
+
+@pytest.fixture(scope="module")
+def joint_fit():
+    from carestar.sampling import sample
+
+    model = JointModel(seed=1, em_starts=5)
+    prep = model.prepare(synthetic_study(1))
+    idata = sample(model.build(prep), RECOVERY_SAMPLER, 11, initvals=model.initvals(prep))
+    return model, prep, model.postprocess(idata, prep)
+
+
+@pytest.mark.slow
+def test_recovery_class_and_strategy_effects(joint_fit):
+    """True class, strategy and resource effects inside their 90% intervals.
+
+    8 quantities (2 class effects vs class ``low``, 3 strategy contrasts vs defender, 3
+    resource effects per SD). With calibrated, independent 90% intervals the number inside
+    is Binomial(8, 0.9): P(>= 6) = 0.96, so we assert at least 6, and that none is off by
+    more than 3.5 posterior SDs (a gross failure, not bad luck).
+    """
+    model, prep, idata = joint_fit
+    post = idata["posterior"]
+    truth = prep.truth["ratings"]
+    checks = {}
+    gamma = post["class_effects"]
+    for k, true in zip(prep.class_labels[1:], truth_class_effects(prep.truth, 3)[1:]):
+        checks[f"class_effect[{k}]"] = (gamma.sel({"class": k}), true)
+    for level in ("prospector", "analyser", "reactor"):
+        checks[f"strategy[{level}]"] = (post["beta"].sel(effect=f"strategy_type[{level}]"),
+                                        truth["strategy_effects"][level])
+    for r in ("spend_per_head", "deprivation", "older_share"):
+        checks[r] = (post["beta"].sel(effect=r), truth["resource_effects_per_sd"][r])
+    lines, inside, worst = [], 0, 0.0
+    for name, (da, true) in checks.items():
+        v = da.values.ravel()
+        lo, hi = np.quantile(v, [0.05, 0.95])
+        ok = lo <= true <= hi
+        inside += ok
+        z = abs(v.mean() - true) / v.std()
+        worst = max(worst, z)
+        lines.append(f"{name}: truth {true:.2f}, mean {v.mean():.2f}, 90% [{lo:.2f}, {hi:.2f}]"
+                     f" {'in' if ok else 'OUT'} (z {z:.1f})")
+    report = "\n".join(lines)
+    print(report)
+    assert inside >= 6, f"{inside}/8 inside their 90% intervals:\n{report}"
+    assert worst < 3.5, report
+    agree = json.loads(post.attrs["joint_chain_agreement"])
+    assert agree["chains_agree"], agree
+
+
+@pytest.mark.slow
+def test_drivers_rank_strategy_first_on_the_fit(joint_fit):
+    from carestar import drivers
+
+    model, prep, idata = joint_fit
+    dec = drivers.decompose(idata, prep.design, link=model.link)
+    table = drivers.variance_table(dec)
+    assert drivers.ranking(dec)[0] == "strategy", table.to_string()
+    share = dec["share"].sel(block="strategy").values
+    other = np.maximum(dec["share"].sel(block="resources").values,
+                       dec["share"].sel(block="local practice").values)
+    assert (share > other).mean() > 0.9, table.to_string()
+
+
+@pytest.mark.slow
+def test_tables_figures_report_loo(joint_fit, tmp_path):
+    from carestar import diagnostics as diag
+
+    model, prep, idata = joint_fit
+    tables = model.tables(idata, prep)
+    assert {"class_effects", "class_membership", "figure1_probabilities",
+            "drivers_variance", "drivers_effects"} <= set(tables)
+    fig1 = tables["figure1_probabilities"]
+    pro = fig1[(fig1.strategy_type == "prospector") & (fig1.stars == "3")]["mean"].item()
+    dfd = fig1[(fig1.strategy_type == "defender") & (fig1.stars == "3")]["mean"].item()
+    assert pro > dfd
+    assert np.allclose(fig1.groupby("strategy_type")["mean"].sum(), 1.0)
+    figures = model.figures(idata, prep, tmp_path)
+    assert all(p.exists() for p in figures.values())
+    assert "Class 1" in model.report_section(idata, prep)
+    loo = diag.loo(idata)
+    assert loo is not None and np.isfinite(loo["elpd_loo"])
+    assert idata["log_likelihood"]["items_and_ratings"].sizes["org"] == 150
+
+
+@pytest.mark.slow
+def test_three_step_sweep_two_seeds(tmp_path):
+    """``python run.py -m experiment=three_step seed=1,2`` (short chains), then aggregate."""
+    from conftest import run_cli
+
+    from experiments.three_step.aggregate import main
+
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", "experiment=three_step", "seed=1,2", "sampler.draws=150",
+                     "sampler.tune=150", "model.em_starts=2", f"hydra.sweep.dir={sweep}",
+                     timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    main([str(sweep), "--out", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "| joint | 2 | 2 |" in text and "| three-step | 3 | 2 |" in text, text
