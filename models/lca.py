@@ -27,13 +27,14 @@ location that sums to zero over classes,
 
     P(y_{ij} \le c \mid z_i = k) = \text{logit}^{-1}(\tau_{jc} - \eta_{kj}),\quad
     \tau_{j\cdot} \text{ ordered } \sim N(0, \sigma_\tau^2),\quad
-    \eta_{\cdot j} \sim \text{ZeroSumNormal}(\sigma_\eta).
+    \eta_{\cdot j} \sim \text{ZeroSumNormal}(\sigma_\eta)\ \text{(over classes)}.
 
 PyMC variables and dims: ``class_shares`` (class), ``item_probs`` (class, item, category;
 with items of different numbers of categories, the free variables are ``item_probs_C{c}``
 with dims (class, item_C{c}, category_C{c}) and ``item_probs`` is their zero-padded
 Deterministic), ``class_coefs`` (class_free, coef) and ``class_coefs_full`` (class, coef)
-with covariates, ``cutpoints`` / ``class_location`` for the ordinal emission.
+with covariates, ``cutpoints`` (item_ordinal, cutpoint) / ``class_location``
+(item_ordinal, class; zero sum over classes) for the ordinal emission.
 
 Likelihood and LOO
 ------------------
@@ -451,8 +452,11 @@ class LatentClassModel(Model):
                                 dims=("item_ordinal", "cutpoint"),
                                 transform=pm.distributions.transforms.ordered)
                 if K > 1:
-                    eta = pm.ZeroSumNormal("class_location", sigma=self.location_sigma,
-                                           dims=("class", "item_ordinal"))
+                    # ZeroSumNormal sums to zero over its *last* axis: that must be the
+                    # class (each item's class locations sum to zero), so the item comes first
+                    loc = pm.ZeroSumNormal("class_location", sigma=self.location_sigma,
+                                           dims=("item_ordinal", "class"))
+                    eta = loc.T
                 else:
                     eta = pt.zeros((1, len(js)))
                 cdf = pm.math.sigmoid(tau[None] - eta[..., None])
@@ -499,7 +503,7 @@ class LatentClassModel(Model):
             tau0, eta0 = _ordinal_init(r.one_hot()[:, js, :c], em.posterior, r.row_weights)
             out["cutpoints"] = tau0
             if K > 1:
-                out["class_location"] = eta0
+                out["class_location"] = eta0.T  # (item_ordinal, class)
         return out
 
     # -- after sampling ----------------------------------------------------------------
@@ -545,7 +549,51 @@ class LatentClassModel(Model):
         agreement = self.chain_agreement(idata, prepared)
         agreement.update(switched)
         idata["posterior"].attrs["lca_chain_agreement"] = json.dumps(agreement)
+        idata["posterior"].attrs["lca_mode"] = json.dumps(self.mode_loglik(idata, prepared))
         return idata
+
+    def mode_loglik(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, Any]:
+        """Weighted log likelihood at the posterior mode, and which point that is.
+
+        * ``sampler=map``: the PyMC mode the run found;
+        * free item probabilities (default): the EM (maximum likelihood) point, which is the
+          posterior mode under the default flat Dirichlet priors;
+        * ordinal emission: ``pm.find_MAP`` started from the draw with the highest log
+          density (EM fits the unrestricted model, not this one).
+        """
+        r = prepared.responses
+        if _mode_only(idata):
+            point = idata["posterior"].isel(chain=[0], draw=[0])
+            return {"loglik": float(r.row_weights @ self.pointwise_loglik(point, prepared)[0, 0]),
+                    "at": "posterior mode (sampler=map, PyMC)"}
+        if not prepared.ordinal_items:
+            return {"loglik": prepared.em.loglik,
+                    "at": "maximum likelihood (StepMix EM; the posterior mode under flat priors)"}
+        from carestar.mode import fit_map
+
+        post = idata["posterior"]
+        stats = idata["sample_stats"] if "sample_stats" in idata.children else None
+        flat = post.to_dataset().stack(sample=("chain", "draw"))
+        best = int(np.argmax(stats["lp"].values.ravel())) if stats is not None and \
+            "lp" in stats else 0
+        model = self.build(prepared)
+        start = {rv.name: np.asarray(flat[rv.name].isel(sample=best).values)
+                 for rv in model.free_RVs}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mode = fit_map(model, self.seed, initvals=start)
+        point = mode["posterior"].to_dataset()
+        ll = float(r.row_weights @ self.pointwise_loglik(point, prepared)[0, 0])
+        return {"loglik": ll, "at": "posterior mode (pm.find_MAP from the best draw)"}
+
+    def n_parameters(self, prepared: PreparedLCA) -> int:
+        """Free parameters: membership, free item probabilities, ordinal cutpoints and locations."""
+        r, K = prepared.responses, prepared.n_classes
+        p = 0 if prepared.design is None else prepared.design.shape[1] - 1
+        n = (K - 1) * (1 + p)
+        for j, c in enumerate(r.n_categories):
+            n += (c - 1) + (K - 1) if j in prepared.ordinal_items else K * (c - 1)
+        return n
 
     def diagnostics(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, Any]:
         """diagnostics.json: ``latent_classes`` (chain agreement, relabelling, entropy, ARI
@@ -636,11 +684,11 @@ class LatentClassModel(Model):
         post = em.posterior if membership is None else membership[
             [f"p_class_{k}" for k in prepared.class_labels]].to_numpy()
         loglik, at = em.loglik, "maximum likelihood (StepMix EM; the posterior mode under flat priors)"
-        if idata is not None and _mode_only(idata):
-            point = idata["posterior"].isel(chain=[0], draw=[0])
-            loglik = float(r.row_weights @ self.pointwise_loglik(point, prepared)[0, 0])
-            at = "posterior mode (sampler=map, PyMC)"
-        k = em.n_params
+        if idata is not None:
+            raw = idata["posterior"].attrs.get("lca_mode")
+            mode = json.loads(raw) if raw else self.mode_loglik(idata, prepared)
+            loglik, at = mode["loglik"], mode["at"]
+        k = self.n_parameters(prepared)
         return {
             "n_classes": prepared.n_classes,
             "n_rows": r.n_org,

@@ -228,3 +228,23 @@ def test_simulated_150x12x3_converges_after_relabelling(tmp_path):
     assert (tmp_path / "item_profiles.png").exists() is False
     assert m.figures(idata, prep, tmp_path)["item_profiles"].exists()
     assert "Chains agree" in m.report_section(idata, prep)
+
+
+def test_ordinal_emission_locations_sum_to_zero_over_classes():
+    """Each item's class locations sum to zero over the classes (not over the items)."""
+    rng = np.random.default_rng(8)
+    r, _ = simulate(60, [0.5, 0.3, 0.2], rng.dirichlet(np.ones(6), size=(3, 4)), seed=4)
+    r = ItemResponses(r.orgs, r.items, r.codes, r.n_categories, r.category_labels,
+                      ("ordinal",) * 4)
+    m = LatentClassModel(n_classes=3, ordinal_emission=True, em_starts=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prep = m.prepare(r)
+    model = m.build(prep)
+    assert model.named_vars_to_dims["class_location"] == ("item_ordinal", "class")
+    draw = pm.draw(model["class_location"], random_seed=1)
+    np.testing.assert_allclose(draw.sum(axis=1), 0, atol=1e-9)
+    assert np.abs(draw.sum(axis=0)).max() > 1e-3  # free across items: a class may be high on all
+    iv = m.initvals(prep)["class_location"]
+    assert iv.shape == (4, 3)
+    np.testing.assert_allclose(iv.sum(axis=1), 0, atol=1e-9)
