@@ -55,7 +55,21 @@ Label switching
 every draw to the EM labelling (Hungarian matching on item profiles and shares,
 ``carestar.relabel``) and records whether the chains agree (``chain_agreement``).
 The EM point is also the posterior mode with the default flat priors (alpha = 1,
-no covariates); the log likelihood, AIC and BIC are reported there.
+no covariates) and free item probabilities; the log likelihood, AIC and BIC are reported
+there. With the ordinal emission (the default in ``conf/model/lca.yaml``) EM fits a
+different (unrestricted) model, so ``postprocess`` finds the mode with ``pm.find_MAP``
+started from the best draw; ``sampler=map`` reports the mode it found.
+
+Run outputs
+-----------
+``tables/``: ``class_shares``, ``item_profiles``, ``class_membership`` (each organisation's
+posterior class probabilities, modal class, and its true class on simulated data),
+``fit`` (log likelihood at the mode, AIC, BIC, relative entropy, ARI vs truth),
+``truth_recovery`` (simulated data: every true share and item probability beside its 90%
+interval). ``figures/``: ``item_profiles.png`` (the study's Figure 2, then by class),
+``class_membership.png``. ``diagnostics.json``: ``latent_classes`` (chain agreement,
+relabelling, relative entropy, smallest share, ``ari_vs_truth``), ``log_likelihood``
+(at the mode, AIC, BIC) and ``loo`` (from the ``log_likelihood`` group written here).
 """
 
 from __future__ import annotations
