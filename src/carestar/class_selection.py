@@ -21,7 +21,7 @@ and returns ``(table, figure path, message)``. The rule the message states:
   them needs a second look.
 
 Runs fitted with ``sampler=map`` have no LOO; the choice then rests on BIC alone.
-Command line (also wired as ``python run.py task=select_classes from=MULTIRUN_DIR``)::
+Command line (also wired as ``python run.py task=select_classes runs=MULTIRUN_DIR``)::
 
     python -m carestar.class_selection MULTIRUN_DIR
 """

@@ -30,7 +30,12 @@ log = logging.getLogger("carestar")
 def run_task(cfg: DictConfig) -> dict[str, Any]:
     from carestar.compare import compare_task
 
-    tasks = {"fit": fit, "simulate": simulate, "compare": compare_task}
+    tasks = {
+        "fit": fit,
+        "simulate": simulate,
+        "compare": compare_task,
+        "select_classes": select_classes_task,
+    }
     if cfg.task not in tasks:
         raise ConfigError(f"task={cfg.task!r} is not a task; expected one of {', '.join(tasks)}")
     return tasks[cfg.task](cfg, Path(HydraConfig.get().runtime.output_dir))
@@ -182,3 +187,18 @@ def simulate(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
     write_study(study, target)
     print(f"carestar: study written to {target} (sha256 {study.data_hash[:12]})")
     return {"task": "simulate", "path": str(target), "data_hash": study.data_hash}
+
+
+def select_classes_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
+    """Read a multirun over ``model.n_classes`` (``runs=MULTIRUN_DIR``) and say which K wins."""
+    from carestar.class_selection import TABLE, select_classes
+
+    if not cfg.get("runs") or not isinstance(cfg.runs, str):
+        raise ConfigError(
+            "task=select_classes needs runs=MULTIRUN_DIR, the folder written by "
+            "`python run.py -m model=lca model.n_classes=1,2,3,4,5`"
+        )
+    table, figure, message = select_classes(cfg.runs)
+    print(message)
+    print(f"table: {Path(cfg.runs) / TABLE}\nfigure: {figure}")
+    return {"task": "select_classes", "runs": cfg.runs, "choice": message}
