@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -55,8 +56,7 @@ def test_polr_loglik_and_aic(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = complete_run(run_dir)
     assert manifest["sampler"] == "map"
-    assert manifest["data_hash"] == __import__("hashlib").sha256(
-        (REF / "housing.csv").read_bytes()).hexdigest()
+    assert manifest["data_hash"] == hashlib.sha256((REF / "housing.csv").read_bytes()).hexdigest()
     loglik = json.loads((run_dir / "diagnostics.json").read_text())["log_likelihood"]
     print(f"housing at the mode: {loglik}")
     assert loglik["at"] == "posterior mode"
