@@ -67,7 +67,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
-from scipy.special import logsumexp
+from scipy.special import expit, logsumexp
 
 from carestar import relabel
 from carestar.design import RegressionDesign
@@ -75,6 +75,7 @@ from carestar.errors import ConfigError, DataError
 from carestar.item_responses import ItemResponses, check_n_classes
 from carestar.likelihood import group_effects
 from carestar.modelling import Model
+from carestar.schemas import STANCE_ITEMS, STRATEGY_TYPES
 from carestar.study import Study
 from carestar.study_design import PRACTICE, ratings_design
 from models.lca import EMFit, _interior, _interior_simplex, fit_em, item_log_lik
@@ -99,6 +100,8 @@ class PreparedJoint:
     n_classes: int
     em: EMFit
     truth: dict[str, Any] | None = None
+    likert: np.ndarray | None = None  # (org, STANCE_ITEMS) codes 0..6, -1 missing (latent)
+    types: tuple[str, ...] = ()  # each organisation's reported strategy type
 
     @property
     def class_labels(self) -> list[int]:
@@ -165,11 +168,6 @@ class JointModel(Model):
             raise ConfigError(f"model.link={link!r} is not a link; expected one of {LINKS}")
         if strategy not in STRATEGY_MODES:
             raise ConfigError(f"model.strategy={strategy!r}; expected one of {STRATEGY_MODES}")
-        if strategy == "latent":
-            raise ConfigError(
-                "model.strategy=latent (stance scores from the Likert items) is not built yet;"
-                " use model.strategy=type (docs/joint.md)"
-            )
         if not isinstance(n_classes, int) or n_classes < 2:
             raise ConfigError(f"model.n_classes must be a whole number >= 2, got {n_classes!r}")
         self.n_classes = n_classes
@@ -204,7 +202,7 @@ class JointModel(Model):
         if not isinstance(data, Study):
             raise ConfigError(f"model=joint needs study data (data=synthetic or data=study), "
                               f"got {type(data).__name__}")
-        predictors = ["strategy_type", *self.resources]
+        predictors = (["strategy_type"] if self.strategy == "type" else []) + self.resources
         design = ratings_design(data, predictors, self.reference, year=None,
                                 lowest_stars=self.lowest_stars, standardise=True)
         rated = [str(o) for o in design.groups[0].group.levels]
@@ -226,7 +224,13 @@ class JointModel(Model):
         em = order_by_use(fit_em(resp, self.n_classes, seed=self.seed, n_init=self.em_starts),
                           resp.n_categories)
         org_of_row = design.groups[0].group.codes.astype(int)
-        return PreparedJoint(design, resp, org_of_row, self.n_classes, em, data.truth)
+        strat = data.strategy.assign(org=data.strategy["org"].astype(str)).set_index("org")
+        types = tuple(strat["strategy_type"].reindex(rated).astype(str))
+        likert = None
+        if self.strategy == "latent":
+            likert = likert_codes(strat, rated)
+        return PreparedJoint(design, resp, org_of_row, self.n_classes, em, data.truth, likert,
+                             types)
 
     # -- build -------------------------------------------------------------------------
     def build(self, prep: PreparedJoint) -> pm.Model:
@@ -276,6 +280,8 @@ class JointModel(Model):
             tau = pm.ZeroSumNormal("year_effect", sigma=self._prior("year_effects", "sigma", 1.0),
                                    dims="year")
             eta = eta + tau[d.period.codes]
+            if prep.likert is not None:
+                eta = eta + self._stance_block(model, prep)
             gamma_free = pm.Normal("class_effects_free", 0.0,
                                    self._prior("class_effects", "sigma", 1.0), dims="class_free")
             gamma = pm.Deterministic("class_effects",
@@ -304,21 +310,49 @@ class JointModel(Model):
                                       "class_effects_free": np.zeros(prep.n_classes - 1)}
         for c, js in prep.category_groups().items():
             out[prep.free_item_name(c)] = probs[:, js, :c]
+        if prep.likert is not None:
+            out["likert_cutpoints"] = likert_initial_cutpoints(prep.likert)
         return out
+
+    def _stance_block(self, model: pm.Model, prep: PreparedJoint):
+        """Stance scores measured by the Likert items (ordered logit); their rating effects.
+
+        Returns the rating rows' contribution ``theta_{org[n]} . delta``.
+        """
+        n_cut = LIKERT_LEVELS - 1
+        model.add_coords({"stance": list(STRATEGY_TYPES), "likert_item": list(STANCE_ITEMS),
+                          "likert_cut": list(range(1, n_cut + 1))})
+        org_dim = "org"  # added by group_effects
+        theta = pm.Normal("stance_scores", 0.0, 1.0, dims=(org_dim, "stance"))
+        loading = pm.HalfNormal("loadings", sigma=self._prior("loadings", "sigma", 2.0),
+                                dims="likert_item")
+        cuts = pm.Normal("likert_cutpoints", 0.0, self._prior("likert_cutpoints", "sigma", 3.0),
+                         dims=("likert_item", "likert_cut"),
+                         transform=pm.distributions.transforms.ordered)
+        org, item = np.nonzero(prep.likert >= 0)
+        stance = np.array([STRATEGY_TYPES.index(i.rsplit("_", 1)[0]) for i in STANCE_ITEMS])
+        # a Potential like the rest of the likelihood (an observed variable would make the
+        # run's "log likelihood at the posterior mean" report the Likert items alone)
+        answers = pm.OrderedLogistic.dist(eta=loading[item] * theta[org, stance[item]],
+                                          cutpoints=cuts[item], compute_p=False)
+        pm.Potential("likert_loglik", pm.logp(answers, prep.likert[org, item]).sum())
+        delta = pm.Normal("stance_effects", 0.0, self._prior("effects", "sigma", 1.0),
+                          dims="stance")
+        return pt.dot(theta, delta)[prep.org_of_row]
 
     # -- after sampling ----------------------------------------------------------------
     def monitored(self, idata: xr.DataTree) -> list[str]:
         post = idata["posterior"]
         names = ["class_shares", "class_effects_free", "beta", "cutpoints", "org_sd",
-                 "year_effect"]
+                 "year_effect", "stance_effects", "loadings", "likert_cutpoints"]
         names += [n for n in post.data_vars if n.startswith("item_probs_C")]
         if not any(n.startswith("item_probs_C") for n in post.data_vars):
             names.append("item_probs")
         return [n for n in names if n in post.data_vars]
 
     def effects(self) -> list[str]:
-        return ["beta", "class_effects_free", "class_shares", "org_sd", "cutpoints",
-                "year_effect"]
+        return ["beta", "stance_effects", "class_effects_free", "class_shares", "org_sd",
+                "cutpoints", "year_effect", "loadings"]
 
     def postprocess(self, idata: xr.DataTree, prep: PreparedJoint) -> xr.DataTree:
         """Relabel draws to the EM labelling; per-organisation log likelihood and classes."""
@@ -356,10 +390,14 @@ class JointModel(Model):
                 v = {name: post[name].values[c, sl] for name in
                      ("beta", "org_effect", "year_effect", "class_effects", "cutpoints",
                       "class_shares", "item_probs")}
+                if prep.likert is not None:
+                    v.update({n: post[n].values[c, sl] for n in LATENT_NAMES})
                 joint = joint_components(v, prep, self.link, one_hot)
                 total = logsumexp(joint, axis=-1)
-                out_ll[c, sl] = total
                 out_p[c, sl] = np.exp(joint - total[..., None])
+                if prep.likert is not None:
+                    total = total + likert_log_lik(v, prep).sum(axis=-1)
+                out_ll[c, sl] = total
         return out_ll, out_p
 
     def chain_agreement(self, idata: xr.DataTree) -> dict[str, Any]:
@@ -454,6 +492,9 @@ def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> 
     eta = v["beta"] @ X.T  # (S, N)
     eta = eta + v["org_effect"][:, d.groups[0].group.codes, 0]
     eta = eta + v["year_effect"][:, d.period.codes]
+    if prep.likert is not None:
+        eta = eta + np.einsum("sok,sk->so", v["stance_scores"],
+                                v["stance_effects"])[:, prep.org_of_row]
     shifted = eta[..., None] + v["class_effects"][:, None, :]  # (S, N, K)
     cut = _row_cutpoints(v["cutpoints"], d.lowest, len(d.categories), np)
     if cut.ndim == 3:  # (S, 1, C-1) -> (S, 1, 1, C-1)
@@ -476,6 +517,53 @@ def joint_components(v: dict[str, np.ndarray], prep: PreparedJoint, link: str,
     with np.errstate(divide="ignore"):
         log_pi = np.log(v["class_shares"])[:, None, :]
     return log_pi + items + per_org
+
+
+LIKERT_LEVELS = 7
+LATENT_NAMES = ("stance_scores", "stance_effects", "loadings", "likert_cutpoints")
+
+
+def likert_codes(strategy: pd.DataFrame, orgs: list[str]) -> np.ndarray:
+    """(org, STANCE_ITEMS) Likert answers 1-7 as codes 0..6 (-1 missing); bad values stop."""
+    missing = [c for c in STANCE_ITEMS if c not in strategy.columns]
+    if missing:
+        raise DataError(f"model.strategy=latent needs the Likert items; missing {missing}",
+                        file="strategy.csv", expected=f"columns {list(STANCE_ITEMS)}")
+    table = strategy.reindex(orgs)[list(STANCE_ITEMS)].apply(pd.to_numeric, errors="coerce")
+    values = table.to_numpy(float)
+    bad = np.isfinite(values) & ~np.isin(values, np.arange(1, LIKERT_LEVELS + 1))
+    if bad.any():
+        i, j = np.nonzero(bad)
+        raise DataError("Likert answers outside 1-7", file="strategy.csv",
+                        column=STANCE_ITEMS[j[0]], expected="integers 1-7 or blank",
+                        hint="orgs: " + ", ".join(orgs[k] for k in i[:10]))
+    return np.where(np.isfinite(values), values - 1, -1).astype(int)
+
+
+def likert_initial_cutpoints(likert: np.ndarray) -> np.ndarray:
+    """(item, 6) logits of the marginal cumulative proportions (ordered starting values)."""
+    out = []
+    for j in range(likert.shape[1]):
+        col = likert[:, j][likert[:, j] >= 0]
+        counts = np.bincount(col, minlength=LIKERT_LEVELS) + 0.5
+        cum = np.cumsum(counts)[:-1] / counts.sum()
+        out.append(np.log(cum / (1 - cum)))
+    return np.array(out)
+
+
+def likert_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint) -> np.ndarray:
+    """(S, org, item) log P(answer) of the ordered-logit measurement model (0 where missing)."""
+    stance = np.array([STRATEGY_TYPES.index(i.rsplit("_", 1)[0]) for i in STANCE_ITEMS])
+    theta = v["stance_scores"][:, :, stance]  # (S, org, item)
+    loc = v["loadings"][:, None, :] * theta
+    cdf = expit(v["likert_cutpoints"][:, None, :, :] - loc[..., None])  # (S, org, item, 6)
+    zeros = np.zeros(cdf.shape[:-1] + (1,))
+    p = np.diff(np.concatenate([zeros, cdf, zeros + 1.0], axis=-1), axis=-1)
+    code = np.clip(prep.likert, 0, None)
+    p_obs = np.take_along_axis(p, np.broadcast_to(code[None, ..., None], p.shape[:-1] + (1,)),
+                               -1)[..., 0]
+    with np.errstate(divide="ignore"):
+        return np.where(prep.likert[None] >= 0, np.log(p_obs), 0.0)
 
 
 def rereference(post: xr.Dataset, link: str) -> xr.Dataset:

@@ -24,7 +24,9 @@ def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "Prepa
     Population-averaged: resources at their means (0), the organisation intercept
     integrated over its normal distribution (Gauss-Hermite) and the latent class over the
     class shares, per draw: sum_k pi_k E_u[P(stars | beta_type + tau_year + gamma_k + u)].
-    The same table as models/ordinal_figures.py, so the same Figure 1 draws it.
+    The same table as models/ordinal_figures.py, so the same Figure 1 draws it. With
+    ``model.strategy=latent`` a type's council has the mean stance scores of the councils
+    reporting that type.
     """
     post = idata["posterior"]
 
@@ -40,10 +42,17 @@ def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "Prepa
     nodes, weights = np.polynomial.hermite_e.hermegauss(ordinal_figures.HERMITE_NODES)
     weights = weights / weights.sum()
     ref = model.reference.get("strategy_type", "defender")
+    latent = "stance_effects" in post
     rows = []
     for level in STRATEGY_LEVELS:
-        effect = (np.zeros(cut.shape[0]) if level == ref
-                  else beta.sel(effect=f"strategy_type[{level}]").values)
+        if latent:  # a council with the mean stance scores of the councils of this type
+            members = [i for i, t in enumerate(prep.types) if t == level]
+            theta = draws("stance_scores")[:, members, :].mean(axis=1)  # (S, stance)
+            effect = (theta * draws("stance_effects")).sum(axis=1)
+        elif level == ref:
+            effect = np.zeros(cut.shape[0])
+        else:
+            effect = beta.sel(effect=f"strategy_type[{level}]").values
         eta = ((effect + shift)[:, None, None] + gamma[:, :, None]
                + org_sd[:, None, None] * nodes[None, None, :])  # (S, K, nodes)
         p = category_probabilities(model.link, eta, cut[:, None, None, :])  # (S, K, nodes, C)

@@ -4,7 +4,8 @@ From a fitted joint (``models/joint.py``) or ordinal (``models/ordinal.py``, who
 posterior and its ``RegressionDesign``, per posterior draw :math:`s`:
 
 - each block's contribution to the latent rating score of every rating row
-  (organisation-year) :math:`n`: strategy :math:`x_{n,\text{strategy}}^\top\beta`,
+  (organisation-year) :math:`n`: strategy :math:`x_{n,\text{strategy}}^\top\beta`
+  (or, with the joint model's latent stances, :math:`\theta_{i}^\top\delta` per draw),
   resources :math:`x_{n,\text{resources}}^\top\beta`, local practice (ordinal model: the
   practice summaries' columns; joint model: the class effect :math:`\gamma_{k_i}` of the
   organisation's latent class, with the class drawn from the organisation's posterior
@@ -59,6 +60,12 @@ def _draws(post, name: str) -> np.ndarray:
     return da.transpose("sample", ...).values
 
 
+def _row_orgs(da: xr.DataArray, design: RegressionDesign) -> np.ndarray:
+    """Index into ``da``'s ``org`` coordinate for every rating row."""
+    index = {str(o): i for i, o in enumerate(da["org"].values)}
+    return np.array([index[str(o)] for o in design.rows["org"]])
+
+
 def decompose(idata: xr.DataTree, design: RegressionDesign, *, link: str = "logit",
               class_probs: str = "org_class_probs", class_effects: str = "class_effects"
               ) -> xr.Dataset:
@@ -72,10 +79,14 @@ def decompose(idata: xr.DataTree, design: RegressionDesign, *, link: str = "logi
         cols = [j for j, e in enumerate(effects) if block_of(e) == b]
         if cols:
             blocks[b] = (beta[:, cols] @ X[:, cols].T, None)  # (S, N) row contributions
+    if "stance_scores" in post and "stance_effects" in post:  # joint, model.strategy=latent
+        row_org = _row_orgs(post["stance_scores"], design)
+        theta = _draws(post, "stance_scores")[:, row_org, :]  # (S, N, stance)
+        own = blocks.pop("strategy", (0.0, None))[0]
+        blocks["strategy"] = (own + (theta * _draws(post, "stance_effects")[:, None, :]).sum(-1),
+                              None)
     if class_probs in post and class_effects in post:
-        orgs = [str(o) for o in post[class_probs]["org"].values]
-        index = {o: i for i, o in enumerate(orgs)}
-        row_org = np.array([index[str(o)] for o in design.rows["org"]])
+        row_org = _row_orgs(post[class_probs], design)
         p = _draws(post, class_probs)[:, row_org, :]  # (S, N, K)
         gamma = _draws(post, class_effects)[:, None, :]
         mean, second = (p * gamma).sum(-1), (p * gamma**2).sum(-1)
@@ -108,6 +119,11 @@ def decompose(idata: xr.DataTree, design: RegressionDesign, *, link: str = "logi
     variance = np.stack([var[b] for b in order])
     terms = list(effects)
     std = [beta[:, j] / np.sqrt(total) for j in range(len(effects))]
+    if "stance_effects" in post:  # per SD of the stance score (N(0, 1) by construction)
+        delta = _draws(post, "stance_effects")
+        for k, label in enumerate(post["stance_effects"]["stance"].values):
+            terms.append(f"stance[{label}]")
+            std.append(delta[:, k] / np.sqrt(total))
     if class_effects in post:
         g = _draws(post, class_effects)
         labels = [str(k) for k in post[class_effects]["class"].values]
