@@ -45,8 +45,10 @@ would store N numbers per draw during sampling. Instead ``postprocess`` recomput
 :math:`\ell_i` for every draw with the plain-numpy implementation (``row_loglik``; the
 same function the tests check the PyMC graph against) and stores it as the
 ``log_likelihood`` group, variable ``responses`` (chain, draw, org). With frequency weights
-:math:`\ell_i` is the log likelihood of *one* unit with row :math:`i`'s pattern; PSIS-LOO on
-these rows leaves out a pattern, not a unit, so use LOO with weights with care.
+:math:`\ell_i` is the log likelihood of *one* unit with row :math:`i`'s pattern, and the row
+is repeated :math:`w_i` times (labels ``row.1 .. row.w``), so PSIS-LOO leaves out one unit
+and its elpd is on the scale of the weighted log likelihood (up to 20,000 units; beyond
+that LOO leaves out whole patterns, with a warning).
 
 Label switching
 ---------------
@@ -555,10 +557,11 @@ class LatentClassModel(Model):
             switched = relabel.n_switched(np.zeros(post["class_shares"].shape, dtype=int))
         idata["posterior"] = post
         ll = self.pointwise_loglik(post, prepared)
+        labels = [str(o) for o in prepared.responses.orgs]
+        ll, labels = _units(ll, labels, prepared.responses.weights)
         idata["log_likelihood"] = xr.Dataset(
             {"responses": (("chain", "draw", "org"), ll)},
-            coords={"chain": post["chain"], "draw": post["draw"],
-                    "org": [str(o) for o in prepared.responses.orgs]},
+            coords={"chain": post["chain"], "draw": post["draw"], "org": labels},
         )
         agreement = self.chain_agreement(idata, prepared)
         agreement.update(switched)
@@ -859,6 +862,30 @@ class LatentClassModel(Model):
 
 
 # -- helpers -------------------------------------------------------------------------------
+MAX_LOO_UNITS = 20_000
+
+
+def _units(ll: np.ndarray, labels: list[str], weights: np.ndarray | None):
+    """Pointwise log likelihood per unit: a row with frequency weight w repeated w times.
+
+    PSIS-LOO then leaves out one unit (one person), not a whole response pattern, and its
+    elpd is on the scale of the weighted log likelihood. Beyond ``MAX_LOO_UNITS`` units the
+    rows are kept as they are (LOO then leaves out patterns; see the module docstring).
+    """
+    if weights is None:
+        return ll, labels
+    w = np.asarray(weights)
+    if w.sum() > MAX_LOO_UNITS or not np.allclose(w, np.round(w)):
+        warnings.warn(f"LOO over {len(labels)} weighted rows leaves out response patterns, not"
+                      " units", stacklevel=3)
+        return ll, labels
+    reps = np.round(w).astype(int)
+    out = np.repeat(ll, reps, axis=-1)
+    names = [f"{label}.{c + 1}" for label, n in zip(labels, reps, strict=True)
+             for c in range(n)]
+    return out, names
+
+
 def _mode_only(idata: xr.DataTree) -> bool:
     """A one-draw posterior (``sampler=map``)."""
     return idata["posterior"].sizes.get("draw", 0) < 4
