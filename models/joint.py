@@ -23,7 +23,8 @@ missing answers skipped) and is rated :math:`s_{it}` stars in years :math:`t`:
         + \sum_t \log P(s_{it} \mid \eta_{it} + \gamma_k)\Big]
 
 - :math:`x_{it}`: the strategy type (``model.strategy: type``; treatment contrasts against
-  ``model.reference.strategy_type``) and the standardised resources of the rating year;
+  ``model.reference.strategy_type``; or latent stances, below) and the standardised
+  resources of the rating year;
   the practice summaries of models/ordinal.py are *not* predictors here: the classes are.
 - Cutpoints as in models/ordinal.py: a Dirichlet on the category probabilities at
   :math:`\eta = 0` (for the reference class) induces ordered cutpoints
@@ -50,8 +51,23 @@ organisation's class membership probabilities given items *and* ratings
 (``posterior/org_class_probs``), which ``carestar.drivers`` uses for the local-practice
 block.
 
-``model.strategy: latent`` (stance scores measured by the Likert items) is not built yet;
-see docs/joint.md.
+Strategy as latent stances (``model.strategy: latent``)
+-------------------------------------------------------
+Instead of the reported type, stance scores :math:`\theta_{is} \sim N(0, 1)` for the four
+stances :math:`s`, measured by the Likert items :math:`L_{isj} \in 1..7` (``strategy``
+table, columns ``<stance>_<j>``) with an ordered-logit IRT model, and a rating effect
+:math:`\delta_s` per SD of each stance:
+
+.. math::
+
+    P(L_{isj} \le m) = \text{logit}^{-1}(\kappa_{sjm} - \lambda_{sj}\theta_{is}),\quad
+    \lambda_{sj} \sim \text{HalfNormal}(\sigma_\lambda),\quad
+    \kappa_{sj\cdot} \text{ ordered} \sim N(0, \sigma_\kappa^2),\qquad
+    \eta_{it} \mathrel{+}= \theta_i^\top \delta
+
+(scale fixed by :math:`N(0, 1)`, sign by :math:`\lambda > 0`). The Likert likelihood is a
+second Potential (``likert_loglik``; it does not depend on the class) and enters each
+organisation's LOO term.
 """
 
 from __future__ import annotations
