@@ -79,6 +79,8 @@ def test_real_multirun_with_the_posterior_mode(tmp_path):
                      "model.em_starts=3", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert main([str(sweep)]) == 0
+    _, _, text = select_classes(sweep)
+    assert "There is no LOO in these runs" in text and "BIC favours" in text
     table = pd.read_csv(sweep / "class_selection.csv")
     assert table["n_classes"].tolist() == [1, 2, 3]
     assert table["bic"].notna().all() and table["elpd_loo"].isna().all()  # no LOO at a mode

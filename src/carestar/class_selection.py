@@ -131,7 +131,7 @@ def message(table: pd.DataFrame, picks: dict[str, Any]) -> str:
             f"LOO favours {picks['loo']} class(es): the fewest classes whose elpd lies within "
             f"one SE of the best (the best elpd is at {picks['loo_best']} classes)")
     else:
-        parts.append("no LOO in these runs (sampler=map?): the choice rests on BIC")
+        parts.append("there is no LOO in these runs (sampler=map): the choice rests on BIC")
     if picks["bic"] is not None:
         parts.append(f"BIC favours {picks['bic']} class(es) (smallest BIC)")
     chosen = {v for k, v in picks.items() if k in ("loo", "bic") and v is not None}
@@ -152,7 +152,8 @@ def message(table: pd.DataFrame, picks: dict[str, Any]) -> str:
             flags.append(f"a class under {SMALL_CLASS:.0%}")
         if flags:
             notes.append(f"{row['n_classes']} classes: {', '.join(flags)}")
-    text = head + " " + "; ".join(parts) + "."
+    detail = "; ".join(parts)
+    text = f"{head} {detail[0].upper()}{detail[1:]}."
     if notes:
         text += " Check: " + "; ".join(notes) + "."
     return text
