@@ -588,14 +588,15 @@ def rereference(post: xr.Dataset, link: str) -> xr.Dataset:
     ``P(s <= c | k) = F(c_c - eta - gamma_k)`` is unchanged when gamma and the cutpoints
     shift together; the category probabilities at eta = 0 follow the new cutpoints.
     """
+    post = post.copy()
     gamma = post["class_effects"]
     g0 = gamma.isel({"class": 0})
-    if not np.any(g0.values):
-        return post
-    post = post.copy()
     post["class_effects"] = gamma - g0
+    # always: a relabelling that keeps class 1 in place still permutes the free effects
     post["class_effects_free"] = post["class_effects_free"].copy(
         data=post["class_effects"].values[..., 1:])
+    if not np.any(g0.values):
+        return post
     cut = post["cutpoints"] - g0
     post["cutpoints"] = cut
     cdf = link_cdf(link, cut.values)
