@@ -39,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results" / "lca.md"
+RAW = RESULTS.with_suffix(".json")  # rows by (N, sampler): a partial rerun replaces its own
 
 
 def synthetic_truth():
@@ -180,7 +181,9 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(one(int(args.one[0]), args.one[1], args.draws, args.tune,
                                           args.chains, args.cores)))
         return 0
-    rows = []
+    previous = json.loads(RAW.read_text()) if RAW.exists() else []
+    rows = [r for r in previous if (r["n_org"], r["sampler"]) not in
+            {(n, s) for n in args.sizes for s in args.samplers}]
     for n in args.sizes:
         for s in args.samplers:
             cmd = [sys.executable, __file__, "--one", str(n), s, "--draws", str(args.draws),
@@ -193,6 +196,9 @@ def main(argv=None) -> int:
                 "n_org": n, "sampler": s, "error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
             print(row, flush=True)
             rows.append(row)
+            rows.sort(key=lambda r: (r["n_org"], ["stepmix", "pymc", "nutpie", "numpyro"].index(
+                r["sampler"]) if r["sampler"] in ("stepmix", "pymc", "nutpie", "numpyro") else 9))
+            RAW.write_text(json.dumps(rows, indent=1) + "\n")
             write_markdown(rows, args, args.note)
     print(f"written {RESULTS}")
     return 0

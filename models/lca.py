@@ -444,7 +444,7 @@ class LatentClassModel(Model):
                     pm.Deterministic("class_shares", pt.exp(log_pi).mean(axis=0), dims="class")
             # item responses
             log_item = pt.zeros((r.n_org, K))
-            padded = []  # (item indices, (K, J_g, C_g) tensor)
+            padded = []  # (item indices, C_g, (K, J_g, C_g) tensor)
             for c, js in groups.items():
                 name = "item_probs" if single else f"item_probs_C{c}"
                 if not single:
@@ -456,7 +456,7 @@ class LatentClassModel(Model):
                     name, a=np.full((K, len(js), c), self.item_alpha), dims=dims)
                 oh = one_hot[:, js, :c].reshape(r.n_org, -1)
                 log_item = log_item + pt.dot(oh, pt.log(theta).reshape((K, -1)).T)
-                padded.append((js, theta))
+                padded.append((js, c, theta))
             if prepared.ordinal_items:
                 js = list(prepared.ordinal_items)
                 c = r.n_categories[js[0]]
@@ -481,11 +481,11 @@ class LatentClassModel(Model):
                 theta = pt.clip(pt.diff(cdf, axis=-1), 1e-300, 1.0)
                 oh = one_hot[:, js, :c].reshape(r.n_org, -1)
                 log_item = log_item + pt.dot(oh, pt.log(theta).reshape((K, -1)).T)
-                padded.append((js, theta))
+                padded.append((js, c, theta))
             if not single:
                 full = pt.zeros((K, r.n_item, cmax))
-                for js, theta in padded:
-                    full = pt.set_subtensor(full[:, js, : theta.shape[-1]], theta)
+                for js, c, theta in padded:  # static sizes: JAX cannot slice by a shape
+                    full = pt.set_subtensor(full[:, js, :c], theta)
                 pm.Deterministic("item_probs", full, dims=("class", "item", "category"))
             ll = pt.logsumexp(log_pi + log_item, axis=1)
             pm.Potential("responses_loglik", pt.dot(pt.as_tensor(r.row_weights), ll))
