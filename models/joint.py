@@ -210,7 +210,8 @@ class JointModel(Model):
     def _prior(self, block: str, key: str, default: float) -> float:
         value = self.priors.get(block, {}).get(key, default)
         if not (isinstance(value, (int, float)) and value > 0):
-            raise ConfigError(f"model.priors.{block}.{key} must be a positive number, got {value!r}")
+            raise ConfigError(
+                f"model.priors.{block}.{key} must be a positive number, got {value!r}")
         return float(value)
 
     # -- prepare -----------------------------------------------------------------------
@@ -302,8 +303,8 @@ class JointModel(Model):
                                    self._prior("class_effects", "sigma", 1.0), dims="class_free")
             gamma = pm.Deterministic("class_effects",
                                      pt.concatenate([pt.zeros(1), gamma_free]), dims="class")
-            pi = pm.Dirichlet("category_probs", a=np.full(C, self._prior("cutpoints", "alpha", 1.0)),
-                              dims="category")
+            alpha = self._prior("cutpoints", "alpha", 1.0)
+            pi = pm.Dirichlet("category_probs", a=np.full(C, alpha), dims="category")
             cutpoints = pm.Deterministic(
                 "cutpoints", link_quantile(self.link, pt.cumsum(pi)[:-1]), dims="cutpoint")
             row_cut = _row_cutpoints(cutpoints, d.lowest, C, pt)  # (N, 1, C-1) or (C-1,)

@@ -329,9 +329,9 @@ def test_three_step_sweep_two_seeds(tmp_path):
     from experiments.three_step.aggregate import main
 
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", f"{experiment_override()}experiment=three_step", "seed=1,2", "sampler.draws=150",
-                     "sampler.tune=150", "model.em_starts=2", f"hydra.sweep.dir={sweep}",
-                     timeout=1800)
+    result = run_cli("-m", f"{experiment_override()}experiment=three_step", "seed=1,2",
+                     "sampler.draws=150", "sampler.tune=150", "model.em_starts=2",
+                     f"hydra.sweep.dir={sweep}", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     main([str(sweep), "--out", str(tmp_path / "out")])
     text = (tmp_path / "out" / "results.md").read_text()
