@@ -89,7 +89,7 @@ def selection_table(multirun_dir: str | Path) -> pd.DataFrame:
     """One row per complete LCA run under ``multirun_dir``, sorted by ``n_classes``."""
     multirun_dir = Path(multirun_dir)
     if not multirun_dir.is_dir():
-        raise ConfigError(f"from={multirun_dir}: not a folder (expected a multirun folder of "
+        raise ConfigError(f"{multirun_dir}: not a folder (expected a multirun folder of "
                           "`python run.py -m model=lca model.n_classes=1,2,3`)")
     rows = [row for run in _run_dirs(multirun_dir) if (row := _read_run(run)) is not None]
     if not rows:
