@@ -40,8 +40,12 @@ def test_one_se_rule_and_bic(tmp_path):
     assert table["n_classes"].tolist() == [1, 2, 3, 4]
     assert fig.exists() and (tmp_path / "class_selection.csv").exists()
     # best elpd at 4; 3 is within 1 SE (5 < 20), 2 is not (45 > 20)
-    assert choose(table) == {"loo": 3, "loo_best": 4, "bic": 3}
+    assert choose(table) == {"loo": 3, "loo_best": 4, "bic": 3, "loo_se": "SE of the best elpd"}
     assert "favours 3 latent classes" in text
+    # with pointwise LOO: the SE of the difference decides (2 is now within 1 SE of 4)
+    table["elpd_diff"] = table["elpd_loo"].max() - table["elpd_loo"]
+    table["elpd_diff_se"] = [30.0, 50.0, 10.0, 0.0]
+    assert choose(table)["loo"] == 2 and choose(table)["loo_se"] == "SE of the difference"
     assert "4 classes: a class under 5%" in text
     saved = pd.read_csv(tmp_path / "class_selection.csv")
     assert {"n_classes", "elpd_loo", "elpd_se", "bic", "relative_entropy",

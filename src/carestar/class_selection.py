@@ -13,8 +13,10 @@ and returns ``(table, figure path, message)``. The rule the message states:
 
 * **LOO**: the fewest classes whose elpd is within one standard error of the best elpd
   (the "one-standard-error rule": extra classes must improve the expected predictive
-  fit by more than its uncertainty). The SE used is that of the best model's elpd, a
-  simple stand-in for the SE of the pairwise difference;
+  fit by more than its uncertainty). The SE is that of the pairwise difference from the
+  best (``dse`` of ``az.compare``, through ``carestar.diagnostics.compare_loo``, from the
+  runs' pointwise log likelihoods); where a run's posterior cannot be read, the best
+  model's own elpd SE stands in for it;
 * **BIC**: the number of classes with the smallest BIC (n = units, the sum of weights);
 * runs that failed their diagnostics, or whose smallest class holds under 5% of the
   organisations, are marked in the table and named in the message: a choice resting on
@@ -105,17 +107,49 @@ def selection_table(multirun_dir: str | Path) -> pd.DataFrame:
     if table["data_hash"].nunique() > 1:
         raise ConfigError(f"{multirun_dir}: the runs were fitted to different data "
                           "(data_hash differs); compare numbers of classes on the same data")
+    table["elpd_diff"], table["elpd_diff_se"] = math.nan, math.nan
+    diffs = _loo_differences(table)
+    if diffs is not None:
+        table["elpd_diff"] = table["n_classes"].map(diffs["elpd_diff"])
+        table["elpd_diff_se"] = table["n_classes"].map(diffs["dse"])
     return table
+
+
+def _loo_differences(table: pd.DataFrame) -> pd.DataFrame | None:
+    """elpd difference from the best run and its SE, by n_classes (None if not computable)."""
+    from carestar import diagnostics as diag
+    from carestar.runs import POSTERIOR, load_run
+
+    if table["elpd_loo"].isna().any() or len(table) < 2:
+        return None
+    elpds = {}
+    try:
+        for row in table.itertuples():
+            if not (Path(row.run) / POSTERIOR).exists():
+                return None
+            _, tree = load_run(row.run)
+            elpds[int(row.n_classes)] = diag.loo_pointwise(tree, "responses")
+        out = diag.compare_loo(elpds)
+    except Exception:  # noqa: BLE001 - fall back to the per-model SE
+        return None
+    out.index = out.index.astype(int)
+    out["elpd_diff"] = out["elpd_loo"].max() - out["elpd_loo"]  # >= 0, whatever ArviZ's sign
+    return out
 
 
 def choose(table: pd.DataFrame) -> dict[str, Any]:
     """The LOO (one-SE rule) and BIC choices; see the module docstring."""
-    out: dict[str, Any] = {"loo": None, "loo_best": None, "bic": None}
+    out: dict[str, Any] = {"loo": None, "loo_best": None, "bic": None, "loo_se": None}
     with_loo = table.dropna(subset=["elpd_loo"])
     if len(with_loo):
         best = with_loo.loc[with_loo["elpd_loo"].idxmax()]
-        se = best["elpd_se"] if math.isfinite(best["elpd_se"]) else 0.0
-        near = with_loo[with_loo["elpd_loo"] >= best["elpd_loo"] - se]
+        if with_loo["elpd_diff_se"].notna().all():
+            near = with_loo[with_loo["elpd_diff"] <= with_loo["elpd_diff_se"]]
+            out["loo_se"] = "SE of the difference"
+        else:
+            se = best["elpd_se"] if math.isfinite(best["elpd_se"]) else 0.0
+            near = with_loo[with_loo["elpd_loo"] >= best["elpd_loo"] - se]
+            out["loo_se"] = "SE of the best elpd"
         out["loo_best"] = int(best["n_classes"])
         out["loo"] = int(near["n_classes"].min())
     with_bic = table.dropna(subset=["bic"])
@@ -129,7 +163,8 @@ def message(table: pd.DataFrame, picks: dict[str, Any]) -> str:
     if picks["loo"] is not None:
         parts.append(
             f"LOO favours {picks['loo']} class(es): the fewest classes whose elpd lies within "
-            f"one SE of the best (the best elpd is at {picks['loo_best']} classes)")
+            f"one SE ({picks['loo_se']}) of the best (the best elpd is at {picks['loo_best']}"
+            " classes)")
     else:
         parts.append("there is no LOO in these runs (sampler=map): the choice rests on BIC")
     if picks["bic"] is not None:
