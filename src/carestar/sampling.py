@@ -41,12 +41,15 @@ def sample(
     if name == "map":
         from carestar.mode import fit_map
 
-        idata = fit_map(model, seed, start=initvals) if initvals else fit_map(model, seed)
+        idata = fit_map(model, seed, initvals=initvals) if initvals else fit_map(model, seed)
     else:
         check_sampler(sampler)
         idata = _nuts(model, sampler, seed, initvals)
+    if not model.observed_RVs:  # likelihood in a Potential: the model writes its own groups
+        return idata
     with model:
-        pm.compute_log_likelihood(idata, progressbar=False)
+        if "log_likelihood" not in idata.children:
+            pm.compute_log_likelihood(idata, progressbar=False)
         if sampler.get("posterior_predictive", True):
             pm.sample_posterior_predictive(
                 idata, extend_inferencedata=True, random_seed=seed, progressbar=False

@@ -67,12 +67,17 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
         idata = model.postprocess(idata, prepared)
         gates = OmegaConf.to_container(cfg.diagnostics, resolve=True)
         convergence = diag.convergence(idata, diag.resolve(idata, model.monitored(idata)), gates)
+        model_checks = model.diagnostics(idata, prepared)
+        # a model whose likelihood is not an observed variable (latent classes) reports its own
+        loglik = model_checks.pop("log_likelihood", None) or _log_likelihood_report(
+            pm_model, idata, sampler, prepared
+        )
         diagnostics = {
             "passed": convergence["passed"],
             "convergence": convergence,
             "loo": diag.loo(idata, gates["max_pareto_k"]),
-            "log_likelihood": _log_likelihood_report(pm_model, idata, sampler, prepared),
-            **model.diagnostics(idata, prepared),
+            "log_likelihood": loglik,
+            **model_checks,
         }
         effects = diag.resolve(idata, model.effects())
         summary = diag.summary(idata, effects or None)
