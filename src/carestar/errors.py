@@ -63,3 +63,37 @@ def format_rows(rows: Sequence[int], limit: int = 10) -> str:
     shown = ", ".join(str(r) for r in rows[:limit])
     more = len(rows) - limit
     return f"{shown} (and {more} more; {len(rows)} in all)" if more > 0 else shown
+
+
+def user_error(error: BaseException) -> CarestarError | None:
+    """The ``CarestarError`` behind ``error``, or None for a programming error.
+
+    Hydra's ``instantiate`` wraps what a ``_target_`` raises (a bad data file, a bad model
+    setting) in its own exception; a required setting left as ``???`` (``data=study``
+    without ``data.dir``) is a user error too.
+    """
+    from omegaconf.errors import MissingMandatoryValue
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, CarestarError):
+            return error
+        if isinstance(error, MissingMandatoryValue):
+            return missing_setting(str(error.full_key))
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def missing_setting(key: str) -> ConfigError:
+    """``data.dir`` is required by data=study: say so, and how to set it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    group = key.split(".")[0]
+    choice = HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+    if choice:
+        return ConfigError(
+            f"{group}={choice} needs {key}: add {key}=... to the command line "
+            f"(see conf/{group}/{choice}.yaml)"
+        )
+    return ConfigError(f"{key} must be set: add {key}=... to the command line")
