@@ -312,9 +312,8 @@ class JointModel(Model):
             y_hot = np.eye(C)[d.y]  # (N, C)
             p_obs = (p * y_hot[:, None, :]).sum(axis=-1)  # (N, K)
             log_rate = pt.log(pt.clip(p_obs, 1e-300, 1.0))
-            A = np.zeros((r.n_org, d.n))
-            A[prep.org_of_row, np.arange(d.n)] = 1.0
-            log_rate_org = pt.dot(pt.as_tensor(A), log_rate)  # (org, K)
+            # sum each organisation's rating rows: (org, K)
+            log_rate_org = pt.inc_subtensor(pt.zeros((r.n_org, K))[prep.org_of_row], log_rate)
             ll = pt.logsumexp(pt.log(shares)[None, :] + log_item + log_rate_org, axis=1)
             pm.Potential("joint_loglik", ll.sum())
         return model
