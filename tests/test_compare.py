@@ -199,7 +199,7 @@ def test_compare_task_reads_runs_from_the_config(tiny_runs, tmp_path):
     assert manifest["task"] == "compare" and len(manifest["inputs"]) == 2
     from conftest import compose_config
 
-    composed = compose_config("task=compare", f"+runs=[{tiny_runs['good']},{tiny_runs['shifted']}]", "+compare.loo=false")
+    composed = compose_config("task=compare", f"runs=[{tiny_runs['good']},{tiny_runs['shifted']}]", "compare.loo=false")
     manifest = compare_task(composed, tmp_path / "composed")
     assert manifest["loo"] is False and manifest["seed"] == composed.seed
     assert [i["label"] for i in manifest["inputs"]] == ["prior=vague", "data=shifted"]

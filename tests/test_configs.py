@@ -102,16 +102,8 @@ def test_smoke_sampler_is_small():
     assert smoke.draws * smoke.chains < full.draws * full.chains / 10
 
 
-def experiment_override(name: str) -> str:
-    """``experiment=NAME`` once conf/config.yaml's defaults list an experiment entry;
-    until then Hydra needs ``+experiment=NAME`` (as the experiments' own comments say)."""
-    defaults = OmegaConf.load(CONF / "config.yaml").get("defaults", [])
-    listed = any("experiment" in str(entry) for entry in defaults)
-    return f"{'' if listed else '+'}experiment={name}"
-
-
 @pytest.mark.parametrize("name", names("experiment"))
 def test_experiment_composes(name, study_dir):
-    cfg = compose_config(experiment_override(name))
+    cfg = compose_config(f"experiment={name}")
     assert not OmegaConf.missing_keys(cfg), f"experiment={name}: unset {OmegaConf.missing_keys(cfg)}"
     instantiate(cfg.model)

@@ -314,13 +314,6 @@ def test_tables_figures_report_loo(joint_fit, tmp_path):
     assert idata["log_likelihood"]["items_and_ratings"].sizes["org"] == 150
 
 
-def experiment_override() -> str:
-    """``+`` until conf/config.yaml lists ``optional experiment: null`` in its defaults."""
-    from conftest import CONF
-
-    return "" if "experiment" in (CONF / "config.yaml").read_text().split("task:")[0] else "+"
-
-
 @pytest.mark.slow
 def test_three_step_sweep_two_seeds(tmp_path):
     """``python run.py -m experiment=three_step seed=1,2`` (short chains), then aggregate."""
@@ -329,7 +322,7 @@ def test_three_step_sweep_two_seeds(tmp_path):
     from experiments.three_step.aggregate import main
 
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", f"{experiment_override()}experiment=three_step", "seed=1,2",
+    result = run_cli("-m", "experiment=three_step", "seed=1,2",
                      "sampler.draws=150", "sampler.tune=150", "model.em_starts=2",
                      f"hydra.sweep.dir={sweep}", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
