@@ -42,7 +42,7 @@ SAMPLERS = ("pymc", "nutpie", "numpyro")
 def run_once(args: list[str], sampler: str, cache: Path, out: Path) -> dict:
     env = {
         **os.environ,
-        "PYTENSOR_FLAGS": f"compiledir={cache / 'pytensor'}",
+        "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}",
         "NUMBA_CACHE_DIR": str(cache / "numba"),
         "PYTHONWARNINGS": "ignore",
     }

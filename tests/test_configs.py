@@ -47,7 +47,7 @@ def test_default_config():
     assert cfg.data.name == "synthetic"
     assert cfg.data._target_ == "carestar.synthetic.load_synthetic"
     assert cfg.model._target_ == "models.ordinal.OrdinalModel"
-    assert cfg.sampler.name == "pymc"
+    assert cfg.sampler.name == "nutpie"  # the fastest installed by default (benchmarks)
     assert cfg.task == "fit"
     assert isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool)
     # the synthetic data takes the top-level seed
