@@ -191,6 +191,48 @@ class OrdinalModel(Model):
         return model
 
     # -- after sampling -------------------------------------------------------------
+    def pointwise(self, idata: xr.DataTree, design: RegressionDesign, seed: int) -> dict[str, xr.Dataset] | None:
+        """Log likelihood per row (weights included) and posterior predictive draws, for all
+        draws at once with numpy: the same math as ``build`` (checked against PyMC's
+        draw-by-draw computation in the tests), several times faster."""
+        post = idata.posterior
+        if post.sizes.get("draw", 0) < 2 or "cutpoints" not in post:
+            return None
+        p = category_probabilities(self.link, self._eta_draws(post, design), self._row_cutpoints(post, design))
+        observed = np.take_along_axis(p, design.y[None, None, :, None], axis=-1)[..., 0]
+        weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
+        rng = np.random.default_rng(seed)
+        u = rng.random(p.shape[:-1])[..., None]
+        replicated = (np.cumsum(p, axis=-1)[..., :-1] < u).sum(axis=-1)
+        coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.arange(design.n)}
+        dims = ("chain", "draw", "obs")
+        return {
+            "log_likelihood": xr.Dataset({design.outcome: (dims, weights * np.log(observed))}, coords=coords),
+            "posterior_predictive": xr.Dataset({design.outcome: (dims, replicated)}, coords=coords),
+        }
+
+    @staticmethod
+    def _eta_draws(post: xr.DataTree, design: RegressionDesign) -> np.ndarray:
+        """eta for every (chain, draw, row)."""
+        eta = np.einsum("cdp,np->cdn", post["beta"].values, design.X.to_numpy(float))
+        for term in design.groups:
+            b = post[f"{term.group.name}_effect"].values[:, :, term.group.codes, :]  # (c, d, n, coef)
+            columns = ([np.ones(design.n)] if term.intercept else []) + (
+                [] if term.slopes is None else [term.slopes[c].to_numpy(float) for c in term.slopes]
+            )
+            eta = eta + (b * np.column_stack(columns)[None, None]).sum(axis=-1)
+        if design.period is not None:
+            eta = eta + post[f"{design.period.name}_effect"].values[:, :, design.period.codes]
+        return eta
+
+    @staticmethod
+    def _row_cutpoints(post: xr.DataTree, design: RegressionDesign) -> np.ndarray:
+        cut = post["cutpoints"].values[:, :, None, :]  # (c, d, 1, K-1)
+        if design.lowest is None or not design.lowest.any():
+            return cut
+        below = np.arange(cut.shape[-1])[None, :] < design.lowest[:, None]  # (n, K-1)
+        return np.where(below[None, None], -np.inf, cut)
+
     def effects(self) -> list[str]:
         return ["beta", "cutpoints", "*_sd", "year_effect"]
 

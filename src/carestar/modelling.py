@@ -36,6 +36,11 @@ class Model:
         """Starting values for every chain (e.g. EM estimates of latent classes); None: PyMC's."""
         return None
 
+    def pointwise(self, idata: xr.DataTree, prepared: Any, seed: int) -> dict[str, xr.Dataset] | None:
+        """``log_likelihood`` and ``posterior_predictive`` groups computed over all draws at
+        once (fast); None lets PyMC compute them draw by draw."""
+        return None
+
     def monitored(self, idata: xr.DataTree) -> list[str] | None:
         """Posterior variables the diagnostic gates look at (None: all of them)."""
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pymc as pm
@@ -30,12 +31,18 @@ def progress_enabled(setting: Any) -> bool:
 
 
 def sample(
-    model: pm.Model, sampler: dict[str, Any], seed: int, initvals: dict[str, Any] | None = None
+    model: pm.Model,
+    sampler: dict[str, Any],
+    seed: int,
+    initvals: dict[str, Any] | None = None,
+    pointwise: Callable[[xr.DataTree, int], dict[str, xr.Dataset] | None] | None = None,
 ) -> xr.DataTree:
     """Draw from the posterior of ``model`` as the sampler config says.
 
     ``initvals`` (the model's own starting point, e.g. EM estimates) start every chain
-    and the mode search.
+    and the mode search. ``pointwise(idata, seed)`` may return the ``log_likelihood`` and
+    ``posterior_predictive`` groups computed by the model itself (vectorised over draws);
+    otherwise PyMC computes them draw by draw.
     """
     name = sampler.get("name")
     if name == "map":
@@ -46,6 +53,13 @@ def sample(
         check_sampler(sampler)
         idata = _nuts(model, sampler, seed, initvals)
     if not model.observed_RVs:  # likelihood in a Potential: the model writes its own groups
+        return idata
+    groups = pointwise(idata, seed) if pointwise is not None else None
+    if groups is not None:
+        for group, dataset in groups.items():
+            if group == "posterior_predictive" and not sampler.get("posterior_predictive", True):
+                continue
+            idata[group] = xr.DataTree(dataset)
         return idata
     with model:
         if "log_likelihood" not in idata.children:

@@ -62,7 +62,13 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
         pm_model = model.build(prepared)
     run = RunDirectory(run_path)
     with clock.stage("sample"):
-        idata = sample(pm_model, sampler, seed, initvals=model.initvals(prepared))
+        idata = sample(
+            pm_model,
+            sampler,
+            seed,
+            initvals=model.initvals(prepared),
+            pointwise=lambda tree, s: model.pointwise(tree, prepared, s),
+        )
     with clock.stage("postprocess"):
         idata = model.postprocess(idata, prepared)
         gates = OmegaConf.to_container(cfg.diagnostics, resolve=True)
