@@ -130,7 +130,16 @@ def write_table(case: str, rows: list[dict]) -> None:
             f"| {r['sampler']} | {r['cache']} | {r['wall_s']:.1f} | {r['sample_s']:.1f} | "
             f"{r['min_ess_bulk']:.0f} | {r['ess_per_s']:.0f} | {r['max_rhat']:.3f} | {r['divergences']} |"
         )
-    lines += ["", "Reproduce: `python benchmarks/bench_runs.py " + case + "`.", ""]
+    lines += [
+        "",
+        "Wall time: the whole command (start-up, data, compilation, sampling, log likelihood and",
+        "posterior predictive, diagnostics, LOO, figures, files). Sampling: the run's sample stage",
+        "(compilation and the log likelihood / posterior predictive passes included). Cold: empty",
+        "PyTensor and numba caches, as on a new machine; warm: the caches of the cold run kept.",
+        "",
+        "Reproduce: `python benchmarks/bench_runs.py " + case + "`.",
+        "",
+    ]
     out = ROOT / "benchmarks" / "results" / f"{case}.md"
     out.write_text("\n".join(lines))
     print(f"wrote {out}")
