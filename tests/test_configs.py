@@ -7,6 +7,8 @@ required setting fails here until it is listed, which is the point.
 
 from __future__ import annotations
 
+import importlib.util
+
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from helpers_study import synthetic_study
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from carestar.errors import ConfigError
 from carestar.modelling import Model
 from carestar.sampling import NUTS_SAMPLERS, check_sampler
 from carestar.study import Study
@@ -86,7 +89,13 @@ def test_sampler_config_has_what_the_front_end_needs(name):
     cfg = compose_config(f"sampler={name}")
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
     assert sampler["name"] == name, "sampler.name must match its file name (run.json records it)"
-    check_sampler(sampler)  # raises ConfigError for an unknown nuts_sampler or missing extra
+    backend = sampler.get("nuts_sampler")
+    if backend not in (None, "pymc") and importlib.util.find_spec(backend) is None:
+        # an optional extra that is not installed is refused with the install command
+        with pytest.raises(ConfigError, match=rf'pip install -e "\.\[{backend}\]"'):
+            check_sampler(sampler)
+    else:
+        check_sampler(sampler)  # raises ConfigError for an unknown nuts_sampler
     if name == "map":
         return
     assert sampler["nuts_sampler"] in NUTS_SAMPLERS
