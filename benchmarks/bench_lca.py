@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -35,6 +34,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from bench_runs import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -114,18 +115,6 @@ def one(n_org: int, sampler: str, draws: int, tune: int, chains: int, cores: int
     out["ess_per_s"] = out["min_ess_bulk"] / out[f"{runs[-1]}_s"]
     out["chains_agree"] = model.diagnostics(idata, prepared)["latent_classes"]["chains_agree"]
     return out
-
-
-def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores visible ({platform.system()} {platform.release()})"
 
 
 def write_markdown(rows: list[dict], args, note: str) -> Path:

@@ -126,3 +126,22 @@ def test_vectorised_log_likelihood_matches_pymc_draw_by_draw(weights):
     assert replicated.min() >= 0 and replicated.max() <= 3
     # rows whose regime awards no 0 stars never replicate a 0
     assert (replicated[..., design.lowest == 1] >= 1).all()
+
+
+def test_only_chosen_predictors_must_be_complete():
+    """An organisation without yes/no process answers stops a fit that uses them, not others."""
+    import dataclasses
+
+    from helpers_study import synthetic_study
+
+    from carestar.errors import DataError
+    from carestar.study_design import ratings_design
+
+    study = synthetic_study(1)
+    practice = study.local_practice
+    org = study.ratings["org"].iloc[0]
+    drop = (practice["org"] == org) & practice["used"].notna()
+    broken = dataclasses.replace(study, local_practice=practice[~drop])
+    ratings_design(broken, ["strategy_type", "local_measures_use"], {}, year=2007)
+    with pytest.raises(DataError, match=rf"local_practice.csv.*processes_used(?s:.*){org}/2007"):
+        ratings_design(broken, ["strategy_type", "processes_used"], {}, year=2007)

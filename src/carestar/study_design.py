@@ -25,6 +25,11 @@ STRATEGY_LEVELS = ("prospector", "analyser", "defender", "reactor")
 RESOURCES = ("spend_per_head", "deprivation", "older_share")
 PRACTICE = ("local_measures_use", "processes_used")
 PREDICTORS = ("strategy_type", *RESOURCES, *PRACTICE)
+SOURCE_TABLE = {
+    "strategy_type": "strategy.csv",
+    **{name: "resources.csv" for name in RESOURCES},
+    **{name: "local_practice.csv" for name in PRACTICE},
+}
 STARS = ("0", "1", "2", "3")
 
 
@@ -51,7 +56,7 @@ def ratings_design(
         ratings = ratings[ratings["year"] == year]
     rows = ratings[["org", "year", "stars"]].reset_index(drop=True)
 
-    frame = _predictor_frame(study, rows)
+    frame = _predictor_frame(study, rows, predictors)
     columns: dict[str, np.ndarray] = {}
     scales: dict[str, tuple[float, float]] = {}
     for name in predictors:
@@ -124,19 +129,16 @@ def _strategy_columns(types: pd.Series, reference: dict[str, str]) -> dict[str, 
     }
 
 
-def _predictor_frame(study: Study, rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per rating with every available predictor; missing values are data errors."""
+def _predictor_frame(study: Study, rows: pd.DataFrame, predictors: list[str]) -> pd.DataFrame:
+    """One row per rating with every predictor; a chosen predictor's missing values are data errors."""
     per_org = study.strategy[["org", "strategy_type"]].merge(
         practice_summaries(study.local_practice), on="org", how="outer"
     )
     frame = rows.merge(study.resources, on=["org", "year"], how="left").merge(
         per_org, on="org", how="left"
     )
-    for column, table in [
-        ("spend_per_head", "resources.csv"),
-        ("strategy_type", "strategy.csv"),
-        ("local_measures_use", "local_practice.csv"),
-    ]:
+    for column in predictors:
+        table = SOURCE_TABLE[column]
         missing = frame[column].isna().to_numpy()
         if missing.any():
             keys = frame.loc[missing, ["org", "year"]].astype(str).agg("/".join, axis=1)
