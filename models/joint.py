@@ -95,7 +95,8 @@ from carestar.schemas import STANCE_ITEMS, STRATEGY_TYPES
 from carestar.study import Study
 from carestar.study_design import PRACTICE, ratings_design
 from models.lca import EMFit, _interior, _interior_simplex, fit_em, item_log_lik
-from models.ordinal import LINKS, category_probabilities, link_cdf, link_quantile
+from models.ordinal import (LINKS, category_probabilities, link_cdf, link_quantile,
+                            observed_log_prob)
 
 STRATEGY_MODES = ("type", "latent")
 
@@ -307,13 +308,10 @@ class JointModel(Model):
             pi = pm.Dirichlet("category_probs", a=np.full(C, alpha), dims="category")
             cutpoints = pm.Deterministic(
                 "cutpoints", link_quantile(self.link, pt.cumsum(pi)[:-1]), dims="cutpoint")
-            row_cut = _row_cutpoints(cutpoints, d.lowest, C, pt)  # (N, 1, C-1) or (C-1,)
-            p = category_probabilities(self.link, eta[:, None] + gamma[None, :], row_cut)
-            y_hot = np.eye(C)[d.y]  # (N, C)
-            p_obs = (p * y_hot[:, None, :]).sum(axis=-1)  # (N, K)
-            log_rate = pt.log(pt.clip(p_obs, 1e-300, 1.0))
+            log_rate = observed_log_prob(self.link, eta[:, None] + gamma[None, :], cutpoints,
+                                         d.y, C, d.lowest)  # (N, K)
             # sum each organisation's rating rows: (org, K)
-            log_rate_org = pt.inc_subtensor(pt.zeros((r.n_org, K))[prep.org_of_row], log_rate)
+            log_rate_org = pt.dot(np.eye(r.n_org)[:, prep.org_of_row], log_rate)
             ll = pt.logsumexp(pt.log(shares)[None, :] + log_item + log_rate_org, axis=1)
             pm.Potential("joint_loglik", ll.sum())
         return model

@@ -87,6 +87,29 @@ def category_probabilities(link: str, eta, cutpoints):
     return padded[..., 1:] - padded[..., :-1]
 
 
+def observed_log_prob(link: str, eta, cutpoints, y: np.ndarray, n_categories: int,
+                      lowest: np.ndarray | None = None):
+    """log P(y_n | eta_n): only the two cutpoints around each observed category.
+
+    ``eta`` is a tensor of shape (N,) or (N, K) (K shifted copies of each row, e.g. one per
+    latent class); ``cutpoints`` (C-1,); ``y`` (N,) codes 0..C-1 of ``n_categories`` C; ``lowest`` (N,) the
+    lowest category each row's regime could award (``c = -inf`` below it), which ``y``
+    never undercuts (``study_design.ratings_design`` refuses such rows). Equal to
+    ``log category_probabilities(...)[n, y_n]`` with a gradient graph a fraction the size.
+    """
+    y = np.asarray(y, dtype=int)
+    n_cut = n_categories - 1
+    lowest = np.zeros_like(y) if lowest is None else np.asarray(lowest, dtype=int)
+    trail = (slice(None),) + (None,) * (eta.ndim - 1)
+    open_below = ((y == 0) | (y <= lowest))[trail]
+    open_above = (y == n_cut)[trail]
+    upper = cutpoints[np.minimum(y, n_cut - 1)][trail]
+    lower = cutpoints[np.maximum(y - 1, 0)][trail]
+    F_upper = pt.where(open_above, 1.0, link_cdf(link, upper - eta))
+    F_lower = pt.where(open_below, 0.0, link_cdf(link, lower - eta))
+    return pt.log(pt.clip(F_upper - F_lower, 1e-300, 1.0))
+
+
 class OrdinalModel(Model):
     """Cumulative link model; see the module docstring for the math."""
 

@@ -9,7 +9,9 @@ from scipy import stats
 
 from carestar.design import Factor, GroupTerm, RegressionDesign
 from carestar.errors import ConfigError
-from models.ordinal import OrdinalModel, category_probabilities
+import pytensor.tensor as pt
+
+from models.ordinal import OrdinalModel, category_probabilities, observed_log_prob
 
 CUTS = np.array([-1.0, 0.3, 2.0])
 
@@ -33,6 +35,21 @@ def test_lowest_category_floor_merges_the_bottom_categories():
     p = category_probabilities("logit", eta, rows)
     assert p[1, 0] == 0.0
     assert p[1, 1] == pytest.approx(p[0, 0] + p[0, 1])
+
+
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
+def test_observed_log_prob_gathers_the_observed_category(link):
+    """The two-cutpoint form equals log of the full category probabilities at y, per shift."""
+    y = np.array([0, 1, 2, 3, 1, 2, 3])
+    lowest = np.array([0, 0, 0, 0, 1, 1, 2])  # rows 4-6: regimes without the bottom levels
+    eta = np.array([-2.0, 0.0, 1.5, 0.3, -0.7, 2.2, 0.1])
+    shift = np.array([0.0, 0.4, -1.1])  # e.g. three latent classes
+    got = observed_log_prob(link, pt.as_tensor(eta[:, None] + shift[None, :]),
+                            pt.as_tensor(CUTS), y, 4, lowest).eval()
+    rows = np.where(np.arange(3)[None, :] < lowest[:, None], -np.inf, CUTS)  # (N, C-1)
+    for k, s in enumerate(shift):
+        p = category_probabilities(link, eta + s, rows)
+        np.testing.assert_allclose(got[:, k], np.log(p[np.arange(len(y)), y]), rtol=1e-10)
 
 
 def _design(weights=None, lowest=None) -> RegressionDesign:
