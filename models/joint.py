@@ -207,6 +207,7 @@ class JointModel(Model):
         self.agreement_profile_tol = agreement_profile_tol
         # experiments/three_step: also fit classify-then-regress in the same run (tables)
         self.three_step = dict(three_step or {})
+        self.three_step_classify = three_step_methods(self.three_step)
 
     def _prior(self, block: str, key: str, default: float) -> float:
         value = self.priors.get(block, {}).get(key, default)
@@ -445,11 +446,10 @@ class JointModel(Model):
         out["drivers_variance"] = drivers.variance_table(dec)
         out["drivers_effects"] = drivers.effects_table(dec)
         if self.three_step.get("enabled"):
-            sampler = dict(self.three_step.get("sampler") or {})
-            fit = fit_three_step(prep, sampler, int(self.three_step.get("seed", self.seed)),
-                                 link=self.link, priors=self.priors)
-            out["three_step_class_effects"] = draws_table(
-                three_step_class_effects(fit, prep.n_classes), prep)
+            out.update(three_step_tables(
+                prep, self.three_step_classify, dict(self.three_step.get("sampler") or {}),
+                int(self.three_step.get("seed", self.seed)), link=self.link,
+                priors=self.priors))
         return out
 
     def figures(self, idata: xr.DataTree, prep: PreparedJoint, figdir: Path) -> dict[str, Path]:
@@ -670,6 +670,106 @@ def membership_table(idata: xr.DataTree, prep: PreparedJoint) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------
 # the three-step shortcut (classify, then regress) for experiments/three_step
 # ---------------------------------------------------------------------------------------
+# classification method (model.three_step.classify) -> table of its class effects
+THREE_STEP_TABLES = {"em": "three_step_class_effects",
+                     "kmeans": "three_step_kmeans_class_effects"}
+
+
+def three_step_methods(three_step: dict[str, Any]) -> tuple[str, ...]:
+    """The classification methods of ``model.three_step.classify`` (default ``[em]``).
+
+    A single name counts as a one-item list; an unknown name raises ``ConfigError``.
+    """
+    methods = three_step.get("classify", ["em"])
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    bad = [m for m in methods if m not in THREE_STEP_TABLES]
+    if bad:
+        raise ConfigError(f"model.three_step.classify: unknown method(s) {bad}; expected a"
+                          f" list of {list(THREE_STEP_TABLES)}")
+    return tuple(dict.fromkeys(methods))
+
+
+def order_clusters_by_use(labels: np.ndarray, responses: ItemResponses) -> np.ndarray:
+    """Cluster labels recoded 0..K-1 by increasing use of local practice.
+
+    A cluster's use is the mean over items j of the (weighted) mean, over its members who
+    answered j (codes >= 0), of code / (C_j - 1): 0 = never used, 1 = fully used. It is
+    ``class_use`` with each cluster's answer frequencies in place of a class's item
+    probabilities, so clusters get the order of the EM and joint model classes; the
+    result does not depend on the labels' values (ties: in the order of those values).
+    """
+    values, index = np.unique(np.asarray(labels), return_inverse=True)
+    scaled = np.where(responses.observed,
+                      responses.codes / (np.asarray(responses.n_categories) - 1.0), 0.0)
+    member = (index[:, None] == np.arange(len(values))) * responses.row_weights[:, None]
+    total, answered = member.T @ scaled, member.T @ responses.observed  # (K, J) each
+    item_use = np.divide(total, answered, out=np.full(total.shape, np.nan),
+                         where=answered > 0)
+    rank = np.empty(len(values), dtype=int)
+    rank[np.argsort(np.nanmean(item_use, axis=1), kind="stable")] = np.arange(len(values))
+    return rank[index]
+
+
+def three_step_classes(prep: PreparedJoint, method: str, seed: int) -> np.ndarray:
+    """Each organisation's class 0..K-1, ordered by increasing use, by ``method``.
+
+    ``em``: the modal class of the EM solution (``prep.em``, already ordered by use);
+    ``kmeans``: the study's k-means clusters (``models.kmeans.KMeansBaseline``, K clusters,
+    random state ``seed``) ordered by ``order_clusters_by_use``.
+    """
+    if method == "em":
+        return prep.em.posterior.argmax(axis=1)
+    if method != "kmeans":
+        raise ValueError(f"unknown classification method {method!r}")
+    from models.kmeans import KMeansBaseline
+
+    labels = KMeansBaseline(n_clusters=prep.n_classes).fit(prep.responses, seed=seed).labels
+    return order_clusters_by_use(labels, prep.responses)
+
+
+def true_classes(prep: PreparedJoint) -> np.ndarray | None:
+    """Each organisation's generating class (simulated data), or None when unknown."""
+    from models.lca import LCATruth
+
+    truth = LCATruth.from_study(SimpleNamespace(truth=prep.truth), prep.responses)
+    return None if truth is None else truth.classes
+
+
+def classification_agreement(classes: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Adjusted Rand index (1 = the same partition, 0 = chance) of each pair of labellings."""
+    from itertools import combinations
+
+    from models.kmeans import adjusted_rand
+
+    pairs = list(combinations(classes, 2))
+    return pd.DataFrame({"comparison": [f"{a} vs {b}" for a, b in pairs],
+                         "adjusted_rand_index": [adjusted_rand(classes[a], classes[b])
+                                                 for a, b in pairs]})
+
+
+def three_step_tables(prep: PreparedJoint, methods: tuple[str, ...], sampler: dict[str, Any],
+                      seed: int, link: str = "logit", priors: dict[str, Any] | None = None
+                      ) -> dict[str, pd.DataFrame]:
+    """Classify by each method, regress, tabulate; and how the classifications agree.
+
+    ``THREE_STEP_TABLES[method]``: the class effects of the ordinal fit on that method's
+    classes (``draws_table``); ``three_step_agreement``: adjusted Rand indices between
+    the methods' classes and the true classes (``truth``, simulated data), when there
+    are at least two labellings.
+    """
+    classes = {m: three_step_classes(prep, m, seed) for m in methods}
+    out = {}
+    for method, c in classes.items():
+        fit = fit_three_step(prep, sampler, seed, classes=c, link=link, priors=priors)
+        out[THREE_STEP_TABLES[method]] = draws_table(
+            three_step_class_effects(fit, prep.n_classes), prep)
+    truth = true_classes(prep)
+    labellings = classes if truth is None else {**classes, "truth": truth}
+    if len(labellings) > 1:
+        out["three_step_agreement"] = classification_agreement(labellings)
+    return out
+
+
 def three_step_design(prep: PreparedJoint, classes: np.ndarray) -> RegressionDesign:
     """The joint model's ratings design plus class indicators (class 1 the reference).
 
@@ -690,7 +790,7 @@ def fit_three_step(prep: PreparedJoint, sampler: dict[str, Any], seed: int,
     from models.ordinal import OrdinalModel
 
     if classes is None:
-        classes = prep.em.posterior.argmax(axis=1)
+        classes = three_step_classes(prep, "em", seed)
     design = three_step_design(prep, classes)
     ordinal = OrdinalModel(link=link, priors=priors)
     return sample(ordinal.build(design), {**sampler, "posterior_predictive": False}, seed)

@@ -19,6 +19,7 @@ from models.joint import (
     likert_codes,
     likert_log_lik,
     rereference,
+    three_step_classes,
     three_step_design,
     truth_class_effects,
 )
@@ -222,6 +223,44 @@ def test_bias_coverage_by_hand():
     assert "| joint | 2 | 2 |" in markdown(s.reset_index())
 
 
+def test_three_step_tables_one_fit_per_classification(prepared, monkeypatch):
+    """EM and k-means classes (ordered by use) each go to their own fit and table; the
+    agreement table compares them with each other and the true classes (fits faked)."""
+    import models.joint as joint
+
+    _, prep = prepared
+    seen = []
+
+    def fake_fit(prep, sampler, seed, classes=None, link="logit", priors=None):
+        seen.append(np.asarray(classes))
+        beta = np.tile([0.1, 0.4, 0.8], (1, 4, 1)) + np.arange(4)[None, :, None] * 0.01
+        post = xr.Dataset({"beta": (("chain", "draw", "effect"), beta)},
+                          coords={"effect": ["x", "class[2]", "class[3]"]})
+        return xr.DataTree.from_dict({"posterior": post})
+
+    monkeypatch.setattr(joint, "fit_three_step", fake_fit)
+    out = joint.three_step_tables(prep, ("em", "kmeans"), {}, seed=1)
+    assert list(out) == ["three_step_class_effects", "three_step_kmeans_class_effects",
+                         "three_step_agreement"]
+    assert (seen[0] == prep.em.posterior.argmax(axis=1)).all()
+    assert (seen[1] == three_step_classes(prep, "kmeans", 1)).all()
+    use = [_use_of_members(prep, seen[1] == k) for k in range(3)]
+    assert np.all(np.diff(use) > 0), use
+    assert list(out["three_step_kmeans_class_effects"].columns) == list(
+        out["three_step_class_effects"].columns)
+    assert out["three_step_kmeans_class_effects"]["truth"].tolist() == pytest.approx([0, 0.4, 0.8])
+    ari = out["three_step_agreement"].set_index("comparison")["adjusted_rand_index"]
+    assert list(ari.index) == ["em vs kmeans", "em vs truth", "kmeans vs truth"]
+    assert (ari > 0.4).all() and (ari <= 1).all(), ari
+
+
+def _use_of_members(prep, members):
+    """Mean over items of the mean code / (C_j - 1) of the members who answered."""
+    r = prep.responses
+    x = np.where(r.observed, r.codes / (np.array(r.n_categories) - 1.0), np.nan)[members]
+    return np.nanmean(np.nanmean(x, axis=0))
+
+
 # ---------------------------------------------------------------------------------------
 # slow: a real fit of the synthetic study
 # ---------------------------------------------------------------------------------------
@@ -328,7 +367,8 @@ def test_three_step_sweep_two_seeds(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     main([str(sweep), "--out", str(tmp_path / "out")])
     text = (tmp_path / "out" / "results.md").read_text()
-    assert "| joint | 2 | 2 |" in text and "| three-step | 3 | 2 |" in text, text
+    assert "| joint | 2 | 2 |" in text and "| three-step (EM) | 3 | 2 |" in text, text
+    assert "| three-step (k-means) | 3 | 2 |" in text and "| em vs kmeans | 2 |" in text, text
 
 
 @pytest.mark.slow

@@ -1,14 +1,19 @@
-"""Bias and 90%-interval coverage of the class effects: joint model vs the three-step shortcut.
+"""Bias and 90%-interval coverage of the class effects: joint model vs the three-step shortcuts.
 
 Each run of ``python run.py -m experiment=three_step seed=...`` writes, for one synthetic
-study, ``tables/class_effects.csv`` (joint model) and ``tables/three_step_class_effects.csv``
-(EM modal class -> ordinal model with class indicators), both with the true effect and
-whether the 90% interval covers it. This script collects them:
+study, ``tables/class_effects.csv`` (joint model), ``tables/three_step_class_effects.csv``
+(EM modal class -> ordinal model with class indicators) and
+``tables/three_step_kmeans_class_effects.csv`` (k-means cluster -> the same ordinal model),
+each with the true effect and whether the 90% interval covers it, and
+``tables/three_step_agreement.csv`` (adjusted Rand index between the classifications and
+the true classes). This script collects them:
 
     python experiments/three_step/aggregate.py multirun/three_step/<date> [--out DIR]
 
-and writes ``DIR/results.md`` (table) and ``DIR/three_step.png`` (figure); DIR defaults to
-``experiments/three_step``. The functions are imported by tests/test_joint.py.
+and writes ``DIR/results.md`` (tables), ``DIR/fits.csv`` (every fit's class effects) and
+``DIR/three_step.png`` (figure); DIR defaults to ``experiments/three_step``. A run missing
+a table (an older run without k-means) simply lacks that approach. The functions are
+imported by tests/test_joint.py and tests/test_three_step.py.
 """
 
 from __future__ import annotations
@@ -20,25 +25,39 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-APPROACHES = {"joint": "class_effects.csv", "three-step": "three_step_class_effects.csv"}
+APPROACHES = {"joint": "class_effects.csv",
+              "three-step (EM)": "three_step_class_effects.csv",
+              "three-step (k-means)": "three_step_kmeans_class_effects.csv"}
+AGREEMENT = "three_step_agreement.csv"
+
+
+def read_tables(run_dirs: list[Path], name: str, **labels: str) -> list[pd.DataFrame]:
+    """``tables/<name>`` of each completed run (with ``run.json``) that has it, with its seed."""
+    out = []
+    for run in run_dirs:
+        manifest, path = run / "run.json", run / "tables" / name
+        if manifest.exists() and path.exists():
+            seed = json.loads(manifest.read_text())["seed"]
+            out.append(pd.read_csv(path).assign(seed=seed, **labels, run=str(run)))
+    return out
 
 
 def collect(run_dirs: list[Path]) -> pd.DataFrame:
     """One row per (seed, approach, class) from completed runs; incomplete runs skipped."""
-    rows = []
-    for run in run_dirs:
-        manifest = run / "run.json"
-        if not manifest.exists():
-            continue
-        seed = json.loads(manifest.read_text())["seed"]
-        for approach, name in APPROACHES.items():
-            path = run / "tables" / name
-            if path.exists():
-                t = pd.read_csv(path)
-                rows.append(t.assign(seed=seed, approach=approach, run=str(run)))
+    rows = [t for approach, name in APPROACHES.items()
+            for t in read_tables(run_dirs, name, approach=approach)]
     if not rows:
         raise SystemExit(f"no completed three_step runs under {run_dirs[:1]}...")
     return pd.concat(rows, ignore_index=True)
+
+
+def agreement_summary(run_dirs: list[Path]) -> pd.DataFrame:
+    """Per comparison of classifications: studies, mean and range of the adjusted Rand index."""
+    tables = read_tables(run_dirs, AGREEMENT)
+    if not tables:
+        return pd.DataFrame(columns=["comparison", "n_studies", "mean", "min", "max"])
+    ari = pd.concat(tables).groupby("comparison", sort=False)["adjusted_rand_index"]
+    return ari.agg(n_studies="count", mean="mean", min="min", max="max").reset_index()
 
 
 def bias_coverage(fits: pd.DataFrame) -> pd.DataFrame:
@@ -78,6 +97,18 @@ def markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def agreement_markdown(agreement: pd.DataFrame) -> str:
+    """The agreement summary as a markdown table ("" when no run recorded it)."""
+    if agreement.empty:
+        return ""
+    lines = ["Agreement of the classifications (adjusted Rand index; 1 = the same partition,"
+             " 0 = chance):", "", "| comparison | studies | mean ARI | range |",
+             "|---|---|---|---|"]
+    lines += [f"| {r['comparison']} | {r['n_studies']} | {r['mean']:.2f} |"
+              f" {r['min']:.2f} to {r['max']:.2f} |" for r in agreement.to_dict("records")]
+    return "\n".join(lines)
+
+
 def figure(fits: pd.DataFrame, path: Path) -> Path:
     """Per class: each study's 90% interval and mean, by approach, against the truth."""
     import matplotlib
@@ -87,11 +118,14 @@ def figure(fits: pd.DataFrame, path: Path) -> Path:
 
     fits = fits[fits["class"] != fits["class"].min()]
     classes = sorted(fits["class"].unique())
+    approaches = [a for a in APPROACHES if a in set(fits["approach"])]
+    study = {s: i for i, s in enumerate(sorted(fits["seed"].unique()))}  # x position
+    step = 0.8 / len(approaches)
     fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 4), squeeze=False)
     for ax, cls in zip(axes[0], classes):
-        for j, approach in enumerate(APPROACHES):
+        for j, approach in enumerate(approaches):
             g = fits[(fits["class"] == cls) & (fits["approach"] == approach)].sort_values("seed")
-            x = np.arange(len(g)) + (j - 0.5) * 0.35
+            x = g["seed"].map(study).to_numpy() + (j - (len(approaches) - 1) / 2) * step
             ax.errorbar(x, g["mean"], yerr=np.clip([g["mean"] - g["q05"], g["q95"] - g["mean"]],
                                                    0, None),
                         fmt="o", ms=3, capsize=2, color=f"C{j}", label=approach)
@@ -115,12 +149,14 @@ def main(argv: list[str] | None = None) -> None:
     runs = sorted(p for p in args.sweep.iterdir() if p.is_dir())
     fits = collect(runs)
     summary = bias_coverage(fits)
+    agreement = agreement_markdown(agreement_summary(runs))
     args.out.mkdir(parents=True, exist_ok=True)
     fits.to_csv(args.out / "fits.csv", index=False)
     figure(fits, args.out / "three_step.png")
     text = (f"# Three-step comparison: result\n\nSweep: `{args.sweep}` "
             f"({fits['seed'].nunique()} synthetic studies).\n\n{markdown(summary)}\n\n"
-            "![intervals per study](three_step.png)\n")
+            + (f"{agreement}\n\n" if agreement else "")
+            + "![intervals per study](three_step.png)\n")
     (args.out / "results.md").write_text(text)
     print(text)
 
