@@ -30,19 +30,24 @@ GATES = {"max_rhat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400, "max_diverg
          "min_bfmi": 0.3}
 
 
-def bench(sampler_name: str, draws: int, tune: int, chains: int, cores: int, seed: int) -> dict:
+def bench(sampler_name: str, draws: int, tune: int, chains: int, cores: int, seed: int,
+          target_accept: float | None = None) -> dict:
     from carestar import diagnostics as diag
     from carestar.sampling import sample
     from helpers_study import synthetic_study
     from models.joint import JointModel
 
+    from bench_runs import sampler_default
+
+    if target_accept is None:
+        target_accept = sampler_default(sampler_name, "target_accept")
     model = JointModel(seed=seed)
     t0 = time.perf_counter()
     prep = model.prepare(synthetic_study(seed))
     t_prepare = time.perf_counter() - t0
     pm_model = model.build(prep)
     base = {"name": sampler_name, "nuts_sampler": sampler_name, "chains": chains,
-            "cores": cores, "target_accept": 0.9, "progressbar": False,
+            "cores": cores, "target_accept": target_accept, "progressbar": False,
             "posterior_predictive": False}
     t0 = time.perf_counter()
     sample(pm_model, {**base, "draws": 10, "tune": 10, "chains": 1}, seed,
@@ -77,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--target-accept", type=float, default=None,
+                        help="NUTS target acceptance (default: conf/sampler/<sampler>.yaml)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "joint.md")
     args = parser.parse_args(argv)
     from carestar.runs import package_versions
@@ -84,13 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for name in args.samplers:
         print(f"benchmarking {name} ...", flush=True)
-        results.append(bench(name, args.draws, args.tune, args.chains, args.cores, args.seed))
+        results.append(bench(name, args.draws, args.tune, args.chains, args.cores, args.seed,
+                             args.target_accept))
         print(results[-1], flush=True)
     lines = [
         "# Benchmark: joint model (150 councils x 7 years, 12 items, 3 classes)",
         "",
         f"`python benchmarks/bench_joint.py` ({args.chains} chains x ({args.tune} tune +"
-        f" {args.draws} draws), {args.cores} cores, synthetic study seed {args.seed}).",
+        f" {args.draws} draws), {args.cores} cores, synthetic study seed {args.seed},"
+        f" target_accept {args.target_accept or 'from conf/sampler'}).",
         f"Target: sampling under {TARGET_S:.0f} s with a warm compile cache.",
         "",
         f"Machine: {platform.platform()}, {platform.processor() or platform.machine()},"

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_runs import machine
+from bench_runs import machine, sampler_default
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,7 +99,8 @@ def one(n_org: int, sampler: str, draws: int, tune: int, chains: int, cores: int
     prepared = model.prepare(data)
     out["prepare_s"] = time.perf_counter() - t
     config = {"name": sampler, "nuts_sampler": sampler, "draws": draws, "tune": tune,
-              "chains": chains, "cores": cores, "target_accept": 0.9, "progressbar": False,
+              "chains": chains, "cores": cores, "target_accept": sampler_default(sampler, "target_accept"),
+              "progressbar": False,
               "posterior_predictive": False}
     runs = ("cold", "warm") if n_org <= 500 else ("cold",)  # large N: sampling dominates
     for run in runs:

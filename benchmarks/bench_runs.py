@@ -67,6 +67,13 @@ def run_once(args: list[str], sampler: str, cache: Path, out: Path) -> dict:
     }
 
 
+def sampler_default(name: str, key: str):
+    """A setting of ``conf/sampler/<name>.yaml`` (what ``python run.py sampler=<name>`` uses)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(ROOT / "conf" / "sampler" / f"{name}.yaml")[key]
+
+
 def machine() -> str:
     cpu = platform.processor() or "?"
     try:
