@@ -51,6 +51,16 @@ organisation's class membership probabilities given items *and* ratings
 (``posterior/org_class_probs``), which ``carestar.drivers`` uses for the local-practice
 block.
 
+Nested models (``model.blocks``)
+--------------------------------
+``model.blocks`` lists the driver blocks that enter :math:`\eta`: ``strategy`` (the
+type's :math:`\beta` or the stances' :math:`\delta`), ``resources`` and ``practice`` (the
+class effects :math:`\gamma`). A block left out is fixed at 0 (:math:`\gamma = 0`:
+the classes then describe the items only), but its *data* stay in the model: the items
+(and the Likert answers) are modelled whatever the blocks, so every nested model has the
+same per-organisation log likelihood (items and ratings) and PSIS-LOO can compare them
+(``experiments/drivers``).
+
 Strategy as latent stances (``model.strategy: latent``)
 -------------------------------------------------------
 Instead of the reported type, stance scores :math:`\theta_{is} \sim N(0, 1)` for the four
@@ -99,6 +109,7 @@ from models.ordinal import (LINKS, category_probabilities, link_cdf, link_quanti
                             observed_log_prob)
 
 STRATEGY_MODES = ("type", "latent")
+BLOCKS = ("strategy", "resources", "practice")  # model.blocks: the drivers in the rating
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,6 +190,7 @@ class JointModel(Model):
         agreement_lp_tol: float = 5.0,
         agreement_profile_tol: float = 0.05,
         three_step: dict[str, Any] | None = None,
+        blocks: list[str] | None = None,
         **_: Any,
     ) -> None:
         if link not in LINKS:
@@ -187,6 +199,11 @@ class JointModel(Model):
             raise ConfigError(f"model.strategy={strategy!r}; expected one of {STRATEGY_MODES}")
         if not isinstance(n_classes, int) or n_classes < 2:
             raise ConfigError(f"model.n_classes must be a whole number >= 2, got {n_classes!r}")
+        self.blocks = tuple(BLOCKS if blocks is None else blocks)
+        unknown = [b for b in self.blocks if b not in BLOCKS]
+        if unknown:
+            raise ConfigError(f"model.blocks: unknown block(s) {unknown}; expected a list of"
+                              f" {list(BLOCKS)} (the drivers of the rating to include)")
         self.n_classes = n_classes
         self.items = None if items is None else list(items)
         self.link = link
@@ -221,7 +238,9 @@ class JointModel(Model):
         if not isinstance(data, Study):
             raise ConfigError(f"model=joint needs study data (data=synthetic or data=study), "
                               f"got {type(data).__name__}")
-        predictors = (["strategy_type"] if self.strategy == "type" else []) + self.resources
+        predictors = ((["strategy_type"] if self.strategy == "type"
+                       and "strategy" in self.blocks else [])
+                      + (self.resources if "resources" in self.blocks else []))
         design = ratings_design(data, predictors, self.reference, year=None,
                                 lowest_stars=self.lowest_stars, standardise=True)
         rated = [str(o) for o in design.groups[0].group.levels]
@@ -292,7 +311,11 @@ class JointModel(Model):
                 pm.Deterministic("item_probs", full, dims=("class", "item", "response"))
             # ratings given the class
             X = pt.as_tensor(d.X.to_numpy(float))
-            beta = pm.Normal("beta", 0.0, self._prior("effects", "sigma", 1.0), dims="effect")
+            if d.effects:
+                beta = pm.Normal("beta", 0.0, self._prior("effects", "sigma", 1.0),
+                                 dims="effect")
+            else:  # model.blocks without strategy type and resources
+                beta = pm.Deterministic("beta", pt.zeros(0), dims="effect")
             eta = pt.dot(X, beta)
             eta = eta + group_effects(d.groups[0], self._prior("group_sd", "sigma", 1.0))
             model.add_coords({"year": list(d.period.levels)})
@@ -301,10 +324,14 @@ class JointModel(Model):
             eta = eta + tau[d.period.codes]
             if prep.likert is not None:
                 eta = eta + self._stance_block(model, prep)
-            gamma_free = pm.Normal("class_effects_free", 0.0,
-                                   self._prior("class_effects", "sigma", 1.0), dims="class_free")
-            gamma = pm.Deterministic("class_effects",
-                                     pt.concatenate([pt.zeros(1), gamma_free]), dims="class")
+            if "practice" in self.blocks:
+                gamma_free = pm.Normal("class_effects_free", 0.0,
+                                       self._prior("class_effects", "sigma", 1.0),
+                                       dims="class_free")
+                gamma = pt.concatenate([pt.zeros(1), gamma_free])
+            else:
+                gamma = pt.zeros(K)
+            gamma = pm.Deterministic("class_effects", gamma, dims="class")
             alpha = self._prior("cutpoints", "alpha", 1.0)
             pi = pm.Dirichlet("category_probs", a=np.full(C, alpha), dims="category")
             cutpoints = pm.Deterministic(
@@ -321,8 +348,9 @@ class JointModel(Model):
         """EM shares and item profiles (ordered by use), no class effects."""
         r, em = prep.responses, prep.em
         probs = _interior(em.probs, r.n_categories)
-        out: dict[str, np.ndarray] = {"class_shares": _interior_simplex(em.shares),
-                                      "class_effects_free": np.zeros(prep.n_classes - 1)}
+        out: dict[str, np.ndarray] = {"class_shares": _interior_simplex(em.shares)}
+        if "practice" in self.blocks:
+            out["class_effects_free"] = np.zeros(prep.n_classes - 1)
         for c, js in prep.category_groups().items():
             out[prep.free_item_name(c)] = probs[:, js, :c]
         if prep.likert is not None:
@@ -351,8 +379,12 @@ class JointModel(Model):
         answers = pm.OrderedLogistic.dist(eta=loading[item] * theta[org, stance[item]],
                                           cutpoints=cuts[item], compute_p=False)
         pm.Potential("likert_loglik", pm.logp(answers, prep.likert[org, item]).sum())
-        delta = pm.Normal("stance_effects", 0.0, self._prior("effects", "sigma", 1.0),
-                          dims="stance")
+        if "strategy" in self.blocks:
+            delta = pm.Normal("stance_effects", 0.0, self._prior("effects", "sigma", 1.0),
+                              dims="stance")
+        else:
+            delta = pm.Deterministic("stance_effects", pt.zeros(len(STRATEGY_TYPES)),
+                                     dims="stance")
         return pt.dot(theta, delta)[prep.org_of_row]
 
     # -- after sampling ----------------------------------------------------------------
@@ -363,11 +395,18 @@ class JointModel(Model):
         names += [n for n in post.data_vars if n.startswith("item_probs_C")]
         if not any(n.startswith("item_probs_C") for n in post.data_vars):
             names.append("item_probs")
-        return [n for n in names if n in post.data_vars]
+        return [n for n in names if n in post.data_vars and n not in self.fixed_at_zero()
+                and post[n].size]
+
+    def fixed_at_zero(self) -> tuple[str, ...]:
+        """Effect variables that ``model.blocks`` leaves out (deterministic zeros)."""
+        out = ("stance_effects",) if "strategy" not in self.blocks else ()
+        return out + (("class_effects",) if "practice" not in self.blocks else ())
 
     def effects(self) -> list[str]:
-        return ["beta", "stance_effects", "class_effects_free", "class_shares", "org_sd",
-                "cutpoints", "year_effect", "loadings"]
+        names = ["beta", "stance_effects", "class_effects_free", "class_shares", "org_sd",
+                 "cutpoints", "year_effect", "loadings"]
+        return [n for n in names if n not in self.fixed_at_zero()]
 
     def postprocess(self, idata: xr.DataTree, prep: PreparedJoint) -> xr.DataTree:
         """Relabel draws to the EM labelling; per-organisation log likelihood and classes."""
@@ -442,7 +481,7 @@ class JointModel(Model):
             "class_membership": membership_table(idata, prep),
             "figure1_probabilities": joint_figures.strategy_probabilities(self, idata, prep),
         }
-        dec = drivers.decompose(idata, prep.design, link=self.link)
+        dec = drivers.decompose(idata, prep.design, link=self.link, omit=self.fixed_at_zero())
         out["drivers_variance"] = drivers.variance_table(dec)
         out["drivers_effects"] = drivers.effects_table(dec)
         if self.three_step.get("enabled"):
@@ -466,6 +505,10 @@ class JointModel(Model):
             f" ({prep.design.n} ratings of {prep.responses.n_org} organisations, {self.link} link)",
             "",
             "Class 1 (lowest use of local practice) is the reference of the class effects.",
+            *([] if self.blocks == BLOCKS else [
+                "", f"Nested model: only {', '.join(self.blocks) or 'no driver block'} enter(s)"
+                f" the rating (`model.blocks`); {', '.join(self.fixed_at_zero()) or 'nothing'}"
+                " fixed at 0, left-out predictors dropped."]),
             "",
             "| class | use (0-1) | share | class effect (latent scale) | 90% interval |"
             + (" truth |" if "truth" in t else ""),
@@ -591,8 +634,9 @@ def rereference(post: xr.Dataset, link: str) -> xr.Dataset:
     g0 = gamma.isel({"class": 0})
     post["class_effects"] = gamma - g0
     # always: a relabelling that keeps class 1 in place still permutes the free effects
-    post["class_effects_free"] = post["class_effects_free"].copy(
-        data=post["class_effects"].values[..., 1:])
+    if "class_effects_free" in post:  # absent when model.blocks leaves out practice
+        post["class_effects_free"] = post["class_effects_free"].copy(
+            data=post["class_effects"].values[..., 1:])
     if not np.any(g0.values):
         return post
     cut = post["cutpoints"] - g0

@@ -49,8 +49,8 @@ def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "Prepa
             members = [i for i, t in enumerate(prep.types) if t == level]
             theta = draws("stance_scores")[:, members, :].mean(axis=1)  # (S, stance)
             effect = (theta * draws("stance_effects")).sum(axis=1)
-        elif level == ref:
-            effect = np.zeros(cut.shape[0])
+        elif level == ref or f"strategy_type[{level}]" not in beta["effect"]:
+            effect = np.zeros(cut.shape[0])  # reference, or strategy left out (model.blocks)
         else:
             effect = beta.sel(effect=f"strategy_type[{level}]").values
         eta = ((effect + shift)[:, None, None] + gamma[:, :, None]
@@ -79,6 +79,6 @@ def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint", fig
     view = SimpleNamespace(responses=prep.responses, n_classes=prep.n_classes,
                            class_labels=prep.class_labels, item_labels=labels)
     figures["item_profiles"] = item_profiles_figure(idata, view, figdir / "item_profiles.png")
-    dec = drivers.decompose(idata, prep.design, link=model.link)
+    dec = drivers.decompose(idata, prep.design, link=model.link, omit=model.fixed_at_zero())
     figures["drivers"] = drivers.figure(dec, figdir / "drivers.png")
     return figures

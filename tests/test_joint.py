@@ -182,10 +182,38 @@ def test_three_step_design_adds_class_indicators(prepared):
     ({"link": "cauchit"}, "model.link"),
     ({"n_classes": 1}, "n_classes"),
     ({"resources": ["local_measures_use"]}, "latent classes"),
+    ({"blocks": ["strategy", "budget"]}, "model.blocks: unknown block"),
 ])
 def test_bad_config(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         JointModel(**kwargs)
+
+
+@pytest.mark.parametrize("blocks", [["practice"], ["strategy"], []])
+def test_nested_blocks_keep_the_data_and_fix_the_rest_at_zero(prepared, blocks):
+    """A nested model drops the left-out predictors, fixes gamma at 0 without practice,
+    and its Potential is still the full per-organisation likelihood (items and ratings)."""
+    _, full = prepared
+    model = JointModel(seed=1, em_starts=2, blocks=blocks)
+    prep = model.prepare(synthetic_study(1))
+    expected_effects = [e for e in full.design.effects
+                        if ("strategy" in blocks and e.startswith("strategy_type["))]
+    assert prep.design.effects == expected_effects
+    assert prep.design.X.shape == (full.design.n, len(expected_effects))
+    pm_model = model.build(prep)
+    free = {rv.name for rv in pm_model.free_RVs}
+    assert ("class_effects_free" in free) == ("practice" in blocks)
+    assert ("beta" in free) == bool(expected_effects)
+    assert set(model.initvals(prep)) <= free | {"item_probs"}
+    outs = pm_model.replace_rvs_by_values([pm_model[n] for n in (*NAMES, "joint_loglik")])
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    *vals, potential = fn(_random_point(pm_model, np.random.default_rng(5)))
+    v = {n: np.asarray(x)[None] for n, x in zip(NAMES, vals)}
+    if "practice" not in blocks:
+        assert not np.any(v["class_effects"])
+    expected = logsumexp(joint_components(v, prep, "logit"), axis=-1).sum()
+    assert np.isclose(float(potential), expected, rtol=1e-9)
+    assert ("class_effects" in model.fixed_at_zero()) == ("practice" not in blocks)
 
 
 def test_bad_prior():

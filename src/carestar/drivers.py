@@ -67,10 +67,15 @@ def _row_orgs(da: xr.DataArray, design: RegressionDesign) -> np.ndarray:
 
 
 def decompose(idata: xr.DataTree, design: RegressionDesign, *, link: str = "logit",
-              class_probs: str = "org_class_probs", class_effects: str = "class_effects"
-              ) -> xr.Dataset:
-    """Per draw: block variances, shares of the total latent variance, standardised effects."""
+              class_probs: str = "org_class_probs", class_effects: str = "class_effects",
+              omit: tuple[str, ...] = ()) -> xr.Dataset:
+    """Per draw: block variances, shares of the total latent variance, standardised effects.
+
+    ``omit``: effect variables a nested model fixes at 0 (``stance_effects``,
+    ``class_effects``); their block is left out rather than reported as explaining 0.
+    """
     post = idata["posterior"]
+    post = post.to_dataset().drop_vars([n for n in omit if n in post.data_vars])
     X = design.X.to_numpy(float)
     beta = _draws(post, "beta")  # (S, E)
     effects = list(design.effects)

@@ -75,7 +75,7 @@ def ratings_design(
             values = (values - mean) / sd
             scales[name] = (mean, sd)
         columns[name] = values
-    X = pd.DataFrame(columns)
+    X = pd.DataFrame(columns, index=rows.index)  # no predictors: N rows, 0 columns
 
     lowest = None
     if lowest_stars:
