@@ -55,11 +55,20 @@ Nested models (``model.blocks``)
 --------------------------------
 ``model.blocks`` lists the driver blocks that enter :math:`\eta`: ``strategy`` (the
 type's :math:`\beta` or the stances' :math:`\delta`), ``resources`` and ``practice`` (the
-class effects :math:`\gamma`). A block left out is fixed at 0 (:math:`\gamma = 0`:
-the classes then describe the items only), but its *data* stay in the model: the items
-(and the Likert answers) are modelled whatever the blocks, so every nested model has the
-same per-organisation log likelihood (items and ratings) and PSIS-LOO can compare them
-(``experiments/drivers``).
+class effects :math:`\gamma`). A left-out effect is fixed at 0 and its predictors
+dropped; the Likert answers (``strategy: latent``) stay modelled. Without ``practice``
+the classes cannot reach the ratings, so the items get one class (:math:`K = 1`:
+independent items, nothing to relabel; ``model.n_classes`` applies only with practice).
+
+What each organisation's unit of the LOO log likelihood covers is ``model.log_likelihood``:
+
+- ``items_and_ratings`` (default): :math:`\log p(y_i, s_i)`, the whole model;
+- ``ratings_given_items``: :math:`\log p(s_i \mid y_i) = \log \sum_k p(k \mid y_i)\,
+  p(s_i \mid k)`, i.e. :math:`\log p(y_i, s_i) - \log p(y_i)`. PSIS-LOO then leaves
+  out a council's ratings while its item answers stay (valid because the likelihood
+  factorises as :math:`p(y_i)\,p(s_i \mid y_i)`). The nested models all predict the
+  same ratings this way, whatever their item model, so ``task=compare`` can rank them
+  (``experiments/drivers``).
 
 Strategy as latent stances (``model.strategy: latent``)
 -------------------------------------------------------
@@ -110,6 +119,7 @@ from models.ordinal import (LINKS, category_probabilities, link_cdf, link_quanti
 
 STRATEGY_MODES = ("type", "latent")
 BLOCKS = ("strategy", "resources", "practice")  # model.blocks: the drivers in the rating
+LOG_LIKELIHOODS = ("items_and_ratings", "ratings_given_items")  # model.log_likelihood
 
 
 # ---------------------------------------------------------------------------------------
@@ -191,6 +201,7 @@ class JointModel(Model):
         agreement_profile_tol: float = 0.05,
         three_step: dict[str, Any] | None = None,
         blocks: list[str] | None = None,
+        log_likelihood: str = "items_and_ratings",
         **_: Any,
     ) -> None:
         if link not in LINKS:
@@ -204,7 +215,12 @@ class JointModel(Model):
         if unknown:
             raise ConfigError(f"model.blocks: unknown block(s) {unknown}; expected a list of"
                               f" {list(BLOCKS)} (the drivers of the rating to include)")
-        self.n_classes = n_classes
+        if log_likelihood not in LOG_LIKELIHOODS:
+            raise ConfigError(f"model.log_likelihood={log_likelihood!r}; expected one of"
+                              f" {list(LOG_LIKELIHOODS)}")
+        self.log_likelihood = log_likelihood
+        # without practice in the rating the classes are not identified by it: one class
+        self.n_classes = n_classes if "practice" in self.blocks else 1
         self.items = None if items is None else list(items)
         self.link = link
         self.strategy = strategy
@@ -287,8 +303,11 @@ class JointModel(Model):
         groups = prep.category_groups()
         with pm.Model(coords=coords) as model:
             # latent classes of local practice (as models/lca.py)
-            shares = pm.Dirichlet("class_shares", a=np.full(K, self._prior(
-                "class_shares", "alpha", 1.0)), dims="class")
+            if K > 1:
+                shares = pm.Dirichlet("class_shares", a=np.full(K, self._prior(
+                    "class_shares", "alpha", 1.0)), dims="class")
+            else:
+                shares = pm.Deterministic("class_shares", pt.ones(1), dims="class")
             log_item = pt.zeros((r.n_org, K))
             padded = []
             for c, js in groups.items():
@@ -348,7 +367,9 @@ class JointModel(Model):
         """EM shares and item profiles (ordered by use), no class effects."""
         r, em = prep.responses, prep.em
         probs = _interior(em.probs, r.n_categories)
-        out: dict[str, np.ndarray] = {"class_shares": _interior_simplex(em.shares)}
+        out: dict[str, np.ndarray] = {}
+        if prep.n_classes > 1:
+            out["class_shares"] = _interior_simplex(em.shares)
         if "practice" in self.blocks:
             out["class_effects_free"] = np.zeros(prep.n_classes - 1)
         for c, js in prep.category_groups().items():
@@ -416,14 +437,14 @@ class JointModel(Model):
         perms = relabel.draw_permutations(feats, ref)
         post = relabel.relabel_dataset(post, perms)  # every variable with a class dim
         post = rereference(post, self.link)
-        ll, membership = self.pointwise(post, prep)
+        ll, membership = self.unit_log_likelihoods(post, prep)
         post["org_class_probs"] = xr.DataArray(
             membership, dims=("chain", "draw", "org", "class"),
             coords={"chain": post["chain"], "draw": post["draw"], "org": prep.orgs,
                     "class": prep.class_labels})
         idata["posterior"] = post
         idata["log_likelihood"] = xr.Dataset(
-            {"items_and_ratings": (("chain", "draw", "org"), ll)},
+            {self.log_likelihood: (("chain", "draw", "org"), ll[self.log_likelihood])},
             coords={"chain": post["chain"], "draw": post["draw"], "org": prep.orgs},
         )
         agreement = self.chain_agreement(idata)
@@ -431,11 +452,16 @@ class JointModel(Model):
         idata["posterior"].attrs["joint_chain_agreement"] = json.dumps(agreement)
         return idata
 
-    def pointwise(self, post: xr.Dataset, prep: PreparedJoint, chunk: int = 100
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Per draw: (chain, draw, org) log p(items_i, ratings_i) and (.., org, class) p(k | ..)."""
+    def unit_log_likelihoods(self, post: xr.Dataset, prep: PreparedJoint, chunk: int = 100
+                             ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Per draw, (chain, draw, org): each ``LOG_LIKELIHOODS`` unit; (.., org, class) p(k | ..).
+
+        ``items_and_ratings`` = log p(items_i, ratings_i) (plus the Likert answers' term
+        with ``strategy: latent``); ``ratings_given_items`` = log p(ratings_i | items_i).
+        """
         n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
-        out_ll = np.empty((n_chain, n_draw, prep.responses.n_org))
+        out_ll = {name: np.empty((n_chain, n_draw, prep.responses.n_org))
+                  for name in LOG_LIKELIHOODS}
         out_p = np.empty((n_chain, n_draw, prep.responses.n_org, prep.n_classes))
         one_hot = prep.responses.one_hot()
         for c in range(n_chain):
@@ -446,12 +472,14 @@ class JointModel(Model):
                       "class_shares", "item_probs")}
                 if prep.likert is not None:
                     v.update({n: post[n].values[c, sl] for n in LATENT_NAMES})
-                joint = joint_components(v, prep, self.link, one_hot)
+                items, ratings = joint_components(v, prep, self.link, one_hot, split=True)
+                joint = items + ratings
                 total = logsumexp(joint, axis=-1)
                 out_p[c, sl] = np.exp(joint - total[..., None])
+                out_ll["ratings_given_items"][c, sl] = total - logsumexp(items, axis=-1)
                 if prep.likert is not None:
                     total = total + likert_log_lik(v, prep).sum(axis=-1)
-                out_ll[c, sl] = total
+                out_ll["items_and_ratings"][c, sl] = total
         return out_ll, out_p
 
     def chain_agreement(self, idata: xr.DataTree) -> dict[str, Any]:
@@ -563,8 +591,11 @@ def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> 
 
 
 def joint_components(v: dict[str, np.ndarray], prep: PreparedJoint, link: str,
-                     one_hot: np.ndarray | None = None) -> np.ndarray:
-    """(S, org, K): log pi_k + log p(items_i | k) + sum_t log p(stars_it | k)."""
+                     one_hot: np.ndarray | None = None, split: bool = False):
+    """(S, org, K): log pi_k + log p(items_i | k) + sum_t log p(stars_it | k).
+
+    ``split=True``: the two parts, (log pi_k + log p(items_i | k), sum_t log p(stars_it | k)).
+    """
     one_hot = prep.responses.one_hot() if one_hot is None else one_hot
     S = v["beta"].shape[0]
     rate = rating_log_lik(v, prep, link)  # (S, N, K)
@@ -573,7 +604,7 @@ def joint_components(v: dict[str, np.ndarray], prep: PreparedJoint, link: str,
     items = np.stack([item_log_lik(one_hot, v["item_probs"][s]) for s in range(S)])
     with np.errstate(divide="ignore"):
         log_pi = np.log(v["class_shares"])[:, None, :]
-    return log_pi + items + per_org
+    return (log_pi + items, per_org) if split else log_pi + items + per_org
 
 
 LIKERT_LEVELS = 7

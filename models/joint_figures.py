@@ -33,7 +33,6 @@ def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "Prepa
     def draws(name):
         return post[name].stack(sample=("chain", "draw")).transpose("sample", ...).values
 
-    beta = post["beta"].stack(sample=("chain", "draw"))
     cut = draws("cutpoints")  # (S, C-1)
     gamma, shares = draws("class_effects"), draws("class_shares")  # (S, K)
     year = model.figure_year
@@ -49,10 +48,11 @@ def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "Prepa
             members = [i for i, t in enumerate(prep.types) if t == level]
             theta = draws("stance_scores")[:, members, :].mean(axis=1)  # (S, stance)
             effect = (theta * draws("stance_effects")).sum(axis=1)
-        elif level == ref or f"strategy_type[{level}]" not in beta["effect"]:
+        elif level == ref or f"strategy_type[{level}]" not in post["effect"]:
             effect = np.zeros(cut.shape[0])  # reference, or strategy left out (model.blocks)
         else:
-            effect = beta.sel(effect=f"strategy_type[{level}]").values
+            effect = post["beta"].sel(effect=f"strategy_type[{level}]").stack(
+                sample=("chain", "draw")).values
         eta = ((effect + shift)[:, None, None] + gamma[:, :, None]
                + org_sd[:, None, None] * nodes[None, None, :])  # (S, K, nodes)
         p = category_probabilities(model.link, eta, cut[:, None, None, :])  # (S, K, nodes, C)

@@ -428,3 +428,37 @@ def test_latent_strategy_measures_the_stances_and_ranks_strategy_first():
     fig1 = model.tables(idata, prep)["figure1_probabilities"]
     three = fig1[fig1.stars == "3"].set_index("strategy_type")["mean"]
     assert three["prospector"] > three["defender"], three
+
+
+SHORT_SAMPLER = {"name": "pymc", "nuts_sampler": "pymc", "draws": 30, "tune": 30, "chains": 2,
+                 "cores": 1, "progressbar": False, "posterior_predictive": False}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("blocks", [["practice"], ["strategy", "resources"]])
+def test_nested_model_postprocess_tables_figures(blocks, tmp_path):
+    """A nested model goes through postprocess, tables, figures and report; its LOO unit
+    ``ratings_given_items`` is log p(items, ratings) - log p(items) draw by draw."""
+    from carestar.sampling import sample
+
+    model = JointModel(seed=1, em_starts=2, blocks=blocks, log_likelihood="ratings_given_items")
+    prep = model.prepare(synthetic_study(1))
+    assert prep.n_classes == (3 if "practice" in blocks else 1)
+    idata = sample(model.build(prep), SHORT_SAMPLER, 3, initvals=model.initvals(prep))
+    idata = model.postprocess(idata, prep)
+    assert list(idata["log_likelihood"].data_vars) == ["ratings_given_items"]
+    units, _ = model.unit_log_likelihoods(idata["posterior"].to_dataset(), prep)
+    post = idata["posterior"]
+    v = {n: post[n].values[0] for n in NAMES}
+    items, ratings = joint_components(v, prep, "logit", split=True)
+    np.testing.assert_allclose(
+        units["ratings_given_items"][0],
+        logsumexp(items + ratings, axis=-1) - logsumexp(items, axis=-1), rtol=1e-10)
+    np.testing.assert_allclose(units["items_and_ratings"][0],
+                               logsumexp(items + ratings, axis=-1), rtol=1e-10)
+    tables = model.tables(idata, prep)
+    blocks_reported = set(tables["drivers_variance"]["block"])
+    assert ("local practice" in blocks_reported) == ("practice" in blocks)
+    assert ("strategy" in blocks_reported) == ("strategy" in blocks)
+    assert set(model.figures(idata, prep, tmp_path)) >= {"figure1_strategy", "drivers"}
+    assert "Nested model" in model.report_section(idata, prep)

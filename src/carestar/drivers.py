@@ -55,9 +55,13 @@ def block_of(effect: str) -> str:
 
 
 def _draws(post, name: str) -> np.ndarray:
-    """(sample, ...) values of a posterior variable."""
-    da = post[name].stack(sample=("chain", "draw"))
-    return da.transpose("sample", ...).values
+    """(sample, ...) values of a posterior variable, samples chain by chain.
+
+    (numpy's reshape, not xarray's stack, which fails for a variable with no elements, such
+    as the effects of a nested model without strategy type and resources)
+    """
+    da = post[name].transpose("chain", "draw", ...)
+    return da.values.reshape((da.shape[0] * da.shape[1],) + da.shape[2:])
 
 
 def _row_orgs(da: xr.DataArray, design: RegressionDesign) -> np.ndarray:
