@@ -36,7 +36,13 @@ CASES = {
         'model.formula="incidence | trials(size) ~ C(period) + (1|herd)"',
     ],
 }
-SAMPLERS = ("pymc", "nutpie", "numpyro")
+# sampler label -> its overrides (nutpie-jax: nutpie with the JAX backend instead of numba)
+SAMPLERS = {
+    "pymc": ["sampler=pymc"],
+    "nutpie": ["sampler=nutpie"],
+    "nutpie-jax": ["sampler=nutpie", "++sampler.backend=jax"],
+    "numpyro": ["sampler=numpyro"],
+}
 
 
 def run_once(args: list[str], sampler: str, cache: Path, out: Path) -> dict:
@@ -48,7 +54,7 @@ def run_once(args: list[str], sampler: str, cache: Path, out: Path) -> dict:
     }
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "run.py", *args, f"sampler={sampler}", f"hydra.run.dir={out}"],
+        [sys.executable, "run.py", *args, *SAMPLERS[sampler], f"hydra.run.dir={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     wall = time.perf_counter() - start
@@ -102,7 +108,8 @@ def versions() -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="+", choices=sorted(CASES))
-    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
+    parser.add_argument("--samplers", nargs="+", default=["pymc", "nutpie", "numpyro"],
+                        choices=list(SAMPLERS))
     parser.add_argument("--warm", type=int, default=2, help="warm runs after the cold one")
     options = parser.parse_args(argv)
     for case in options.cases:
