@@ -152,3 +152,26 @@ def test_aggregate_old_runs_have_no_agreement_section(tmp_path):
     main([str(tmp_path / "sweep"), "--out", str(tmp_path / "out")])
     text = (tmp_path / "out" / "results.md").read_text()
     assert "three-step (EM)" in text and "k-means" not in text and "Rand" not in text
+
+
+def test_aggregate_reports_convergence_and_the_converged_subset(tmp_path):
+    """diagnostics.json of each run: the count passing, and the table again for those only."""
+    from experiments.three_step.aggregate import main
+
+    sweep = tmp_path / "sweep"
+    for i, (m2, passed) in enumerate([(0.4, True), (0.4, True), (1.4, False)]):
+        _run(sweep / str(i), i + 1, {"class_effects": _effects(m2, 0.8)})
+        checks = {"max_rhat": {"value": 1.002 if passed else 1.05},
+                  "min_ess_bulk": {"value": 900 if passed else 120}}
+        (sweep / str(i) / "diagnostics.json").write_text(json.dumps({
+            "convergence": {"passed": passed, "checks": checks},
+            "latent_classes": {"chains_agree": passed}}))
+    out = tmp_path / "out"
+    main([str(sweep), "--out", str(out)])
+    text = (out / "results.md").read_text()
+    assert "passing every convergence gate: 2 of 3; chains agreeing on the classes: 2" in text
+    assert "worst 1.050" in text and "(worst 120)" in text, text
+    subset = text.split("Only the studies whose joint fit passed every gate:")[1]
+    assert "| joint | 2 | 2 | 0.40 | +0.000 (0.000) |" in subset, subset  # the bad fit left out
+    assert "| joint | 2 | 3 | 0.40 | +0.333" in text, text
+    assert pd.read_csv(out / "convergence.csv")["passed"].tolist() == [True, True, False]

@@ -60,6 +60,36 @@ def agreement_summary(run_dirs: list[Path]) -> pd.DataFrame:
     return ari.agg(n_studies="count", mean="mean", min="min", max="max").reset_index()
 
 
+def joint_convergence(run_dirs: list[Path]) -> pd.DataFrame:
+    """Per completed run: the seed, and whether the joint fit passed its diagnostic gates
+    (``diagnostics.json``: r_hat, ESS, divergences, BFMI; the chains' agreement on the
+    latent classes), with the worst r_hat and bulk ESS."""
+    rows = []
+    for run in run_dirs:
+        manifest, diagnostics = run / "run.json", run / "diagnostics.json"
+        if not (manifest.exists() and diagnostics.exists()):
+            continue
+        d = json.loads(diagnostics.read_text())
+        checks = d["convergence"]["checks"]
+        rows.append({"seed": json.loads(manifest.read_text())["seed"],
+                     "passed": bool(d["convergence"]["passed"]),
+                     "chains_agree": bool(d.get("latent_classes", {}).get("chains_agree", True)),
+                     "max_rhat": checks["max_rhat"]["value"],
+                     "min_ess_bulk": checks["min_ess_bulk"]["value"]})
+    return pd.DataFrame(rows, columns=["seed", "passed", "chains_agree", "max_rhat",
+                                       "min_ess_bulk"])
+
+
+def convergence_markdown(conv: pd.DataFrame) -> str:
+    if conv.empty:
+        return ""
+    return (f"Joint fits passing every convergence gate: {int(conv['passed'].sum())} of"
+            f" {len(conv)}; chains agreeing on the classes: {int(conv['chains_agree'].sum())};"
+            f" max r_hat median {conv['max_rhat'].median():.3f} (worst"
+            f" {conv['max_rhat'].max():.3f}); min bulk ESS median"
+            f" {conv['min_ess_bulk'].median():.0f} (worst {conv['min_ess_bulk'].min():.0f}).")
+
+
 def bias_coverage(fits: pd.DataFrame) -> pd.DataFrame:
     """Per approach and (non-reference) class: bias, RMSE, coverage, their Monte Carlo SEs.
 
@@ -150,13 +180,19 @@ def main(argv: list[str] | None = None) -> None:
     fits = collect(runs)
     summary = bias_coverage(fits)
     agreement = agreement_markdown(agreement_summary(runs))
+    conv = joint_convergence(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     fits.to_csv(args.out / "fits.csv", index=False)
+    conv.to_csv(args.out / "convergence.csv", index=False)
     figure(fits, args.out / "three_step.png")
     text = (f"# Three-step comparison: result\n\nSweep: `{args.sweep}` "
             f"({fits['seed'].nunique()} synthetic studies).\n\n{markdown(summary)}\n\n"
-            + (f"{agreement}\n\n" if agreement else "")
-            + "![intervals per study](three_step.png)\n")
+            + (f"{convergence_markdown(conv)}\n\n" if not conv.empty else ""))
+    passed = set(conv.loc[conv["passed"], "seed"])
+    if 0 < len(passed) < len(conv):
+        text += ("Only the studies whose joint fit passed every gate:\n\n"
+                 + markdown(bias_coverage(fits[fits["seed"].isin(passed)])) + "\n\n")
+    text += (f"{agreement}\n\n" if agreement else "") + "![intervals per study](three_step.png)\n"
     (args.out / "results.md").write_text(text)
     print(text)
 
