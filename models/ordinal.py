@@ -87,24 +87,29 @@ def category_probabilities(link: str, eta, cutpoints):
     return padded[..., 1:] - padded[..., :-1]
 
 
-def observed_log_prob(link: str, eta, cutpoints, y: np.ndarray, n_categories: int,
+def observed_log_prob(link: str, eta, cutpoints, y, n_categories: int,
                       lowest: np.ndarray | None = None):
     """log P(y_n | eta_n): only the two cutpoints around each observed category.
 
     ``eta`` is a tensor of shape (N,) or (N, K) (K shifted copies of each row, e.g. one per
-    latent class); ``cutpoints`` (C-1,); ``y`` (N,) codes 0..C-1 of ``n_categories`` C; ``lowest`` (N,) the
-    lowest category each row's regime could award (``c = -inf`` below it), which ``y``
-    never undercuts (``study_design.ratings_design`` refuses such rows). Equal to
+    latent class); ``cutpoints`` (C-1,); ``y`` (N,) codes 0..C-1 of ``n_categories`` C, a
+    numpy array or a symbolic value; ``lowest`` (N,) the lowest category each row's
+    regime could award (``c = -inf`` below it), which ``y`` never undercuts
+    (``study_design.ratings_design`` refuses such rows). Equal to
     ``log category_probabilities(...)[n, y_n]`` with a gradient graph a fraction the size.
     """
-    y = np.asarray(y, dtype=int)
+    y = pt.as_tensor(y)
     n_cut = n_categories - 1
-    lowest = np.zeros_like(y) if lowest is None else np.asarray(lowest, dtype=int)
-    trail = (slice(None),) + (None,) * (eta.ndim - 1)
-    open_below = ((y == 0) | (y <= lowest))[trail]
-    open_above = (y == n_cut)[trail]
-    upper = cutpoints[np.minimum(y, n_cut - 1)][trail]
-    lower = cutpoints[np.maximum(y - 1, 0)][trail]
+    floor = pt.as_tensor(np.zeros(1, dtype=int) if lowest is None else np.asarray(lowest, int))
+    extra = eta.ndim - 1  # trailing dims of eta beyond the rows
+
+    def rows(x):
+        return pt.shape_padright(x, extra) if extra else x
+
+    open_below = rows(pt.or_(pt.eq(y, 0), pt.le(y, floor)))
+    open_above = rows(pt.eq(y, n_cut))
+    upper = rows(cutpoints[pt.minimum(y, n_cut - 1)])
+    lower = rows(cutpoints[pt.maximum(y - 1, 0)])
     F_upper = pt.where(open_above, 1.0, link_cdf(link, upper - eta))
     F_lower = pt.where(open_below, 0.0, link_cdf(link, lower - eta))
     return pt.log(pt.clip(F_upper - F_lower, 1e-300, 1.0))
@@ -198,19 +203,19 @@ class OrdinalModel(Model):
             cutpoints = pm.Deterministic(
                 "cutpoints", link_quantile(self.link, pt.cumsum(pi)[:-1]), dims="cutpoint"
             )
-            row_cutpoints = cutpoints
-            if design.lowest is not None and design.lowest.any():
-                below = np.arange(K - 1)[None, :] < design.lowest[:, None]
-                row_cutpoints = pt.where(below, -np.inf, cutpoints[None, :])
-            p = category_probabilities(self.link, eta, row_cutpoints)
-            observed(
-                design.outcome,
-                lambda p: pm.Categorical.dist(p=p),
-                (p,),
-                design.y,
-                design.weights,
-                dims="obs",
-            )
+            lowest = design.lowest if design.lowest is not None and design.lowest.any() else None
+
+            def stars(eta, cutpoints):  # the distribution, for draws
+                if lowest is not None:
+                    below = np.arange(K - 1)[None, :] < lowest[:, None]
+                    cutpoints = pt.where(below, -np.inf, cutpoints[None, :])
+                return pm.Categorical.dist(p=category_probabilities(self.link, eta, cutpoints))
+
+            def log_prob(value, eta, cutpoints):  # its log probability, lean for the gradient
+                return observed_log_prob(self.link, eta, cutpoints, value, K, lowest)
+
+            observed(design.outcome, stars, (eta, cutpoints), design.y, design.weights,
+                     dims="obs", logp=log_prob)
         return model
 
     # -- after sampling -------------------------------------------------------------

@@ -25,13 +25,20 @@ def observed(
     value: np.ndarray,
     weights: np.ndarray | None,
     dims: str,
+    logp: Callable[..., pt.TensorVariable] | None = None,
 ) -> pt.TensorVariable:
-    """``make_dist(*params)`` as the likelihood of ``value``, each row counted ``weights`` times."""
+    """``make_dist(*params)`` as the likelihood of ``value``, each row counted ``weights`` times.
+
+    ``logp(value, *params)``, when given, is the distribution's log probability in a form
+    cheaper to differentiate (it must equal ``pm.logp(make_dist(*params), value)``).
+    """
+    row_logp = logp or (lambda v, *args: pm.logp(make_dist(*args), v))
     if weights is None:
         return pm.CustomDist(
             name,
             *params,
             dist=lambda *args: make_dist(*args[:-1]),
+            logp=row_logp,
             observed=value,
             dims=dims,
         )
@@ -41,7 +48,7 @@ def observed(
         *params,
         w,
         dist=lambda *args: make_dist(*args[:-2]),
-        logp=lambda v, *args: args[-1] * pm.logp(make_dist(*args[:-1]), v),
+        logp=lambda v, *args: args[-1] * row_logp(v, *args[:-1]),
         observed=value,
         dims=dims,
     )
