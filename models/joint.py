@@ -533,7 +533,7 @@ class JointModel(Model):
             f" ({prep.design.n} ratings of {prep.responses.n_org} organisations, {self.link} link)",
             "",
             "Class 1 (lowest use of local practice) is the reference of the class effects.",
-            *([] if self.blocks == BLOCKS else [
+            *([] if set(self.blocks) == set(BLOCKS) else [
                 "", f"Nested model: only {', '.join(self.blocks) or 'no driver block'} enter(s)"
                 f" the rating (`model.blocks`); {', '.join(self.fixed_at_zero()) or 'nothing'}"
                 " fixed at 0, left-out predictors dropped."]),
