@@ -462,6 +462,10 @@ def test_nested_model_postprocess_tables_figures(blocks, tmp_path):
     assert ("local practice" in blocks_reported) == ("practice" in blocks)
     assert ("strategy" in blocks_reported) == ("strategy" in blocks)
     assert set(model.figures(idata, prep, tmp_path)) >= {"figure1_strategy", "drivers"}
+    from carestar import diagnostics as diag
+
+    forest = diag.forest_plot(idata, diag.resolve(idata, model.effects()), tmp_path / "f.png", "")
+    assert forest is not None and forest.stat().st_size > 0
     assert "Nested model" in model.report_section(idata, prep)
 
 

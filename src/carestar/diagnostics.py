@@ -126,8 +126,12 @@ def loo(idata: xr.DataTree, pareto_k_max: float = 0.7) -> dict[str, Any] | None:
 
 
 def forest_plot(idata: xr.DataTree, var_names: list[str], path: Path, title: str) -> Path | None:
-    """Posterior means with 90% intervals of the named variables."""
-    if not var_names or is_mode_only(idata):
+    """Posterior means with 90% intervals of the named variables (those with no elements,
+    e.g. the effects of a nested model without predictors, are left out)."""
+    if is_mode_only(idata):
+        return None
+    var_names = [v for v in var_names if idata["posterior"][v].size]
+    if not var_names:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
