@@ -112,8 +112,6 @@ def _nuts(
         kwargs["backend"] = sampler.get("backend", "numba")
     else:
         kwargs["nuts"] = {"target_accept": float(sampler.get("target_accept", 0.8))}
-        if sampler.get("backend"):  # PyTensor's backend for the logp and gradient: numba | c
-            kwargs["backend"] = sampler["backend"]
     log.info(
         "sampling with %s: %d chains x (%d tune + %d draws), %d cores, seed %d",
         nuts_sampler, chains, sampler.get("tune", 1000), sampler.get("draws", 1000), cores, seed,
