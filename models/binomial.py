@@ -38,10 +38,11 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+from scipy.special import expit, gammaln
 
 from carestar.design import RegressionDesign
 from carestar.errors import ConfigError
-from carestar.likelihood import group_effects, observed
+from carestar.likelihood import group_effects, linear_predictor_draws, observed
 from carestar.modelling import Model
 from carestar.tidy_csv import TidyTable
 
@@ -122,6 +123,33 @@ class BinomialModel(Model):
         return model
 
     # -- after sampling -------------------------------------------------------------
+    def pointwise(self, idata: xr.DataTree, design: RegressionDesign, seed: int
+                  ) -> dict[str, xr.Dataset] | None:
+        """Log likelihood per row (weights included) and posterior predictive draws for all
+        draws at once with numpy, the math of ``build``:
+        ``log Binomial(y | n, p) = log C(n, y) + y log p + (n - y) log(1 - p)``,
+        ``log p = -log1p(exp(-eta))`` (stable for large ``|eta|``); checked against PyMC's
+        draw-by-draw pass in the tests."""
+        post = idata.posterior
+        if post.sizes.get("draw", 0) < 2:
+            return None
+        eta = linear_predictor_draws(post, design)
+        y = np.asarray(design.y, dtype=float)
+        n = np.ones(design.n) if design.trials is None else np.asarray(design.trials, float)
+        log_choose = gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
+        loglik = log_choose + y * -np.logaddexp(0.0, -eta) + (n - y) * -np.logaddexp(0.0, eta)
+        weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
+        replicated = np.random.default_rng(seed).binomial(n.astype(int), expit(eta))
+        coords = {"chain": post["chain"].values, "draw": post["draw"].values,
+                  "obs": np.arange(design.n)}
+        dims = ("chain", "draw", "obs")
+        return {
+            "log_likelihood": xr.Dataset({design.outcome: (dims, weights * loglik)},
+                                         coords=coords),
+            "posterior_predictive": xr.Dataset({design.outcome: (dims, replicated)},
+                                               coords=coords),
+        }
+
     def effects(self) -> list[str]:
         return ["intercept", "beta", "*_sd"]
 

@@ -39,7 +39,7 @@ import xarray as xr
 
 from carestar.design import RegressionDesign
 from carestar.errors import ConfigError
-from carestar.likelihood import group_effects, observed
+from carestar.likelihood import group_effects, linear_predictor_draws, observed
 from carestar.modelling import Model
 from carestar.study import Study
 from carestar.study_design import ratings_design
@@ -226,7 +226,8 @@ class OrdinalModel(Model):
         post = idata.posterior
         if post.sizes.get("draw", 0) < 2 or "cutpoints" not in post:
             return None
-        p = category_probabilities(self.link, self._eta_draws(post, design), self._row_cutpoints(post, design))
+        p = category_probabilities(self.link, linear_predictor_draws(post, design),
+                                   self._row_cutpoints(post, design))
         observed = np.take_along_axis(p, design.y[None, None, :, None], axis=-1)[..., 0]
         weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
         rng = np.random.default_rng(seed)
@@ -238,20 +239,6 @@ class OrdinalModel(Model):
             "log_likelihood": xr.Dataset({design.outcome: (dims, weights * np.log(observed))}, coords=coords),
             "posterior_predictive": xr.Dataset({design.outcome: (dims, replicated)}, coords=coords),
         }
-
-    @staticmethod
-    def _eta_draws(post: xr.DataTree, design: RegressionDesign) -> np.ndarray:
-        """eta for every (chain, draw, row)."""
-        eta = np.einsum("cdp,np->cdn", post["beta"].values, design.X.to_numpy(float))
-        for term in design.groups:
-            b = post[f"{term.group.name}_effect"].values[:, :, term.group.codes, :]  # (c, d, n, coef)
-            columns = ([np.ones(design.n)] if term.intercept else []) + (
-                [] if term.slopes is None else [term.slopes[c].to_numpy(float) for c in term.slopes]
-            )
-            eta = eta + (b * np.column_stack(columns)[None, None]).sum(axis=-1)
-        if design.period is not None:
-            eta = eta + post[f"{design.period.name}_effect"].values[:, :, design.period.codes]
-        return eta
 
     @staticmethod
     def _row_cutpoints(post: xr.DataTree, design: RegressionDesign) -> np.ndarray:

@@ -121,3 +121,35 @@ def test_hydra_config(cbpp):
 def test_rejects_other_data():
     with pytest.raises(ConfigError, match="data=csv"):
         BinomialModel(FORMULA).prepare(object())
+
+
+@pytest.mark.parametrize("trials, weights", [(True, None), (True, np.array([1.0, 3.0] * 28)),
+                                             (False, None)])
+def test_vectorised_log_likelihood_matches_pymc_draw_by_draw(cbpp, trials, weights):
+    """The model's own pointwise pass (numpy, all draws at once) against PyMC's, for
+    binomial rows, weighted rows and Bernoulli rows (the binomial constant included)."""
+    import dataclasses
+
+    import xarray as xr
+
+    from carestar.formula import formula_design
+
+    design = formula_design(cbpp, FORMULA, "binomial")
+    if not trials:
+        design = dataclasses.replace(design, y=(np.asarray(design.y) > 0).astype(int), trials=None)
+    if weights is not None:
+        design = dataclasses.replace(design, weights=weights)
+    model_def = BinomialModel(FORMULA)
+    model = model_def.build(design)
+    with model:
+        prior = pm.sample_prior_predictive(draws=25, random_seed=7)
+    idata = xr.DataTree.from_dict({"posterior": prior["prior"].to_dataset()})
+    ours = model_def.pointwise(idata, design, seed=2)
+    with model:
+        pm.compute_log_likelihood(idata, progressbar=False)
+    name = design.outcome
+    np.testing.assert_allclose(ours["log_likelihood"][name].values,
+                               idata.log_likelihood[name].values, rtol=1e-8)
+    replicated = ours["posterior_predictive"][name].values
+    n = np.ones(design.n) if design.trials is None else np.asarray(design.trials)
+    assert (replicated >= 0).all() and (replicated <= n).all()

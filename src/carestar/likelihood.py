@@ -15,7 +15,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from carestar.design import GroupTerm
+from carestar.design import GroupTerm, RegressionDesign
 
 
 def observed(
@@ -76,3 +76,27 @@ def group_effects(term: GroupTerm, sd_sigma: float) -> pt.TensorVariable:
         [] if term.slopes is None else [term.slopes[c].to_numpy(float) for c in term.slopes]
     )
     return (rows * np.column_stack(columns)).sum(axis=-1)
+
+
+def linear_predictor_draws(post, design: RegressionDesign) -> np.ndarray:
+    """The linear predictor for every (chain, draw, row), from posterior draws with numpy.
+
+    ``intercept`` (if the posterior has one) + ``X beta`` + each group term's
+    ``<group>_effect`` rows (``group_effects``' math) + ``<period>_effect`` (year effects):
+    what ``build`` adds up, for the models' vectorised ``pointwise`` passes.
+    """
+    shape = (post.sizes["chain"], post.sizes["draw"], design.n)
+    eta = np.zeros(shape)
+    if "intercept" in post:
+        eta = eta + post["intercept"].values[:, :, None]
+    if design.effects:
+        eta = eta + np.einsum("cdp,np->cdn", post["beta"].values, design.X.to_numpy(float))
+    for term in design.groups:
+        b = post[f"{term.group.name}_effect"].values[:, :, term.group.codes, :]  # (c, d, n, coef)
+        columns = ([np.ones(design.n)] if term.intercept else []) + (
+            [] if term.slopes is None else [term.slopes[c].to_numpy(float) for c in term.slopes]
+        )
+        eta = eta + (b * np.column_stack(columns)[None, None]).sum(axis=-1)
+    if design.period is not None:
+        eta = eta + post[f"{design.period.name}_effect"].values[:, :, design.period.codes]
+    return eta
