@@ -390,7 +390,7 @@ def test_three_step_sweep_two_seeds(tmp_path):
     from experiments.three_step.aggregate import main
 
     sweep = tmp_path / "sweep"
-    result = run_cli("-m", "experiment=three_step", "seed=1,2",
+    result = run_cli("-m", "experiment=three_step", "seed=1,2", "sampler.chains=2",
                      "sampler.draws=150", "sampler.tune=150", "model.em_starts=2",
                      f"hydra.sweep.dir={sweep}", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
