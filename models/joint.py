@@ -560,14 +560,12 @@ class JointModel(Model):
 # ---------------------------------------------------------------------------------------
 # numpy pieces (the second implementation the PyMC graph is tested against)
 # ---------------------------------------------------------------------------------------
-def _row_cutpoints(cutpoints, lowest, C, math):
-    """Cutpoints per row, with ``-inf`` below a year's lowest awarded category."""
+def _row_cutpoints(cutpoints: np.ndarray, lowest, C: int) -> np.ndarray:
+    """(S, N or 1, 1, C-1) cutpoints per draw and row, ``-inf`` below a year's lowest category."""
     if lowest is None or not np.any(lowest):
-        return cutpoints[..., None, :] if math is np else cutpoints
+        return cutpoints[:, None, None, :]
     below = np.arange(C - 1)[None, :] < np.asarray(lowest)[:, None]  # (N, C-1)
-    if math is np:  # cutpoints (S, C-1) -> (S, N, 1, C-1)
-        return np.where(below[None], -np.inf, cutpoints[:, None, :])[:, :, None, :]
-    return pt.where(below, -np.inf, cutpoints[None, :])[:, None, :]
+    return np.where(below[None], -np.inf, cutpoints[:, None, :])[:, :, None, :]
 
 
 def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> np.ndarray:
@@ -581,9 +579,7 @@ def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> 
         eta = eta + np.einsum("sok,sk->so", v["stance_scores"],
                                 v["stance_effects"])[:, prep.org_of_row]
     shifted = eta[..., None] + v["class_effects"][:, None, :]  # (S, N, K)
-    cut = _row_cutpoints(v["cutpoints"], d.lowest, len(d.categories), np)
-    if cut.ndim == 3:  # (S, 1, C-1) -> (S, 1, 1, C-1)
-        cut = cut[:, :, None, :]
+    cut = _row_cutpoints(v["cutpoints"], d.lowest, len(d.categories))
     p = category_probabilities(link, shifted, cut)  # (S, N, K, C)
     p_obs = np.take_along_axis(p, d.y[None, :, None, None].repeat(p.shape[2], 2), -1)[..., 0]
     with np.errstate(divide="ignore"):
