@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 import xarray as xr
 
@@ -37,6 +40,15 @@ log = logging.getLogger(__name__)
 # Functions evaluated once (the log likelihood at one point) run in PyTensor's Python mode:
 # compiling them with numba (PyTensor's default) took about 20 s on a cold cache, 1 s warm.
 ONE_SHOT = "FAST_COMPILE"
+
+
+@contextmanager
+def python_only() -> Iterator[None]:
+    """No compiled code at all for what runs inside: besides ``mode=ONE_SHOT``, ops with an
+    inner graph (the softmax of the Dirichlet's simplex transform) would still compile
+    their inner function to C, about 7 s on a cold cache for one evaluation."""
+    with pytensor.config.change_flags(cxx=""):
+        yield
 
 __all__ = [
     "fit_map",
@@ -109,8 +121,9 @@ def log_likelihood_at(model: pm.Model, point: dict) -> float:
     ``point`` may give each free variable on its own scale (``sigma``) or its value
     variable (``sigma_log__``); deterministics are ignored. Priors are not included.
     """
-    fn = model.compile_logp(vars=model.observed_RVs, jacobian=False, sum=True, mode=ONE_SHOT)
-    return float(fn(_value_point(model, point)))
+    with python_only():
+        fn = model.compile_logp(vars=model.observed_RVs, jacobian=False, sum=True, mode=ONE_SHOT)
+        return float(fn(_value_point(model, point)))
 
 
 def n_free_parameters(model: pm.Model) -> int:
@@ -119,7 +132,8 @@ def n_free_parameters(model: pm.Model) -> int:
     For hierarchical models this counts each group effect too (a conditional count, not
     lme4's, which counts only the variance components).
     """
-    ip = model.initial_point()
+    with python_only():
+        ip = model.initial_point()
     return int(sum(np.size(ip[model.rvs_to_values[rv].name]) for rv in model.free_RVs))
 
 
