@@ -60,18 +60,27 @@ def link_cdf(link: str, x):
 
 
 def link_quantile(link: str, q):
-    """F^{-1}, for cutpoints induced by category probabilities."""
+    """F^{-1}: cutpoints induced by category probabilities; latent draws from uniforms
+    (tensor or numpy input)."""
+    math = pt if isinstance(q, pt.TensorVariable) else np
     if link == "logit":
-        return pt.log(q) - pt.log1p(-q)
+        return math.log(q) - math.log1p(-q)
     if link == "probit":
-        return np.sqrt(2.0) * pt.erfinv(2.0 * q - 1.0)
-    return pt.log(-pt.log1p(-q))
+        erfinv = pt.erfinv if math is pt else _np_erfinv
+        return np.sqrt(2.0) * erfinv(2.0 * q - 1.0)
+    return math.log(-math.log1p(-q))
 
 
 def _np_erfc(x):
     from scipy.special import erfc
 
     return erfc(x)
+
+
+def _np_erfinv(x):
+    from scipy.special import erfinv
+
+    return erfinv(x)
 
 
 def category_probabilities(link: str, eta, cutpoints):
@@ -222,31 +231,34 @@ class OrdinalModel(Model):
     def pointwise(self, idata: xr.DataTree, design: RegressionDesign, seed: int) -> dict[str, xr.Dataset] | None:
         """Log likelihood per row (weights included) and posterior predictive draws, for all
         draws at once with numpy: the same math as ``build`` (checked against PyMC's
-        draw-by-draw computation in the tests), several times faster."""
+        draw-by-draw computation in the tests), several times faster.
+
+        Only the two cutpoints around each observed category enter its probability
+        ``F(c_y - eta) - F(c_{y-1} - eta)`` (``c_0 = -inf``, ``c_K = +inf``), and a replicate
+        is the number of cutpoints below a latent draw ``eta + F^{-1}(u)``, ``u ~ U(0, 1)``:
+        ``P(y_rep <= k) = F(c_{k+1} - eta)``, the categorical distribution of ``build``."""
         post = idata.posterior
         if post.sizes.get("draw", 0) < 2 or "cutpoints" not in post:
             return None
-        p = category_probabilities(self.link, linear_predictor_draws(post, design),
-                                   self._row_cutpoints(post, design))
-        observed = np.take_along_axis(p, design.y[None, None, :, None], axis=-1)[..., 0]
+        eta = linear_predictor_draws(post, design)  # (c, d, n)
+        cut = post["cutpoints"].values  # (c, d, K-1)
+        edges = np.full(cut.shape[:2] + (1,), np.inf)
+        padded = np.concatenate([-edges, cut, edges], axis=-1)  # (c, d, K+1)
+        lowest = np.zeros(design.n, int) if design.lowest is None else np.asarray(design.lowest, int)
+        upper = padded[..., design.y + 1]
+        lower = np.where(design.y <= lowest, -np.inf, padded[..., design.y])
+        with np.errstate(over="ignore"):
+            observed = link_cdf(self.link, upper - eta) - link_cdf(self.link, lower - eta)
         weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
-        rng = np.random.default_rng(seed)
-        u = rng.random(p.shape[:-1])[..., None]
-        replicated = (np.cumsum(p, axis=-1)[..., :-1] < u).sum(axis=-1)
+        latent = eta + link_quantile(self.link, np.random.default_rng(seed).random(eta.shape))
+        below = sum((cut[..., k, None] < latent).astype(int) for k in range(cut.shape[-1]))
+        replicated = np.maximum(below, lowest)  # a regime's missing lowest categories: c = -inf
         coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.arange(design.n)}
         dims = ("chain", "draw", "obs")
         return {
             "log_likelihood": xr.Dataset({design.outcome: (dims, weights * np.log(observed))}, coords=coords),
             "posterior_predictive": xr.Dataset({design.outcome: (dims, replicated)}, coords=coords),
         }
-
-    @staticmethod
-    def _row_cutpoints(post: xr.DataTree, design: RegressionDesign) -> np.ndarray:
-        cut = post["cutpoints"].values[:, :, None, :]  # (c, d, 1, K-1)
-        if design.lowest is None or not design.lowest.any():
-            return cut
-        below = np.arange(cut.shape[-1])[None, :] < design.lowest[:, None]  # (n, K-1)
-        return np.where(below[None, None], -np.inf, cut)
 
     def effects(self) -> list[str]:
         return ["beta", "cutpoints", "*_sd", "year_effect"]
