@@ -1,14 +1,21 @@
 """carestar's one entry point: ``python run.py model=ordinal`` (see README.md)."""
 
-import logging
-import sys
+import gc
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
+# The libraries' imports and the model compilers (PyTensor, numba) allocate millions of
+# objects: with Python's default thresholds, collecting them took about 3 s of a 35 s run
+# and 0.5 s of the imports; about 1 s in all with these.
+gc.set_threshold(10_000, 10, 10)
 
-from carestar.errors import EXIT_USER_ERROR, user_error
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from carestar.errors import EXIT_USER_ERROR, user_error  # noqa: E402
 
 failed_jobs: list[str] = []
 
@@ -37,6 +44,9 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     main()
+    # The interpreter's final collection would traverse the millions of objects the model
+    # compilers left behind (about 2 s); the run's files are written and closed by now.
+    gc.freeze()
     if failed_jobs:
         print(f"carestar: {len(failed_jobs)} job(s) of the sweep failed: {', '.join(failed_jobs)}", file=sys.stderr)
         sys.exit(1)
