@@ -24,11 +24,9 @@ def compose_config(*overrides: str):
         return compose(config_name="config", overrides=list(overrides))
 
 
-def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 900,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python run.py ARGS`` in a subprocess, as a user would type it (``env``: variables
-    to set on top of this process's environment)."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``python run.py ARGS`` in a subprocess, as a user would type it."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args],
         cwd=cwd,

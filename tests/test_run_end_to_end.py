@@ -81,25 +81,3 @@ def test_same_command_same_posterior(smoke_run, tmp_path):
     assert first["config_hash"] == second["config_hash"]
     a, b = (xr.open_datatree(d / "posterior.nc", engine="netcdf4").posterior for d in (run_dir, again))
     xr.testing.assert_equal(a["beta"], b["beta"])
-
-
-def test_a_new_machine_draws_what_a_warm_cache_drew(smoke_run, tmp_path):
-    """A reviewer whose PyTensor/numba compile cache is empty (a new machine: every kernel
-    compiled afresh) gets the same draws, to the bit, as the run before them."""
-    import os
-
-    from conftest import run_cli
-
-    run_dir, _ = smoke_run
-    fresh = tmp_path / "fresh"
-    cache = tmp_path / "empty_cache"
-    result = run_cli(
-        "model=ordinal", "sampler=smoke", f"hydra.run.dir={fresh}",
-        env={"PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}",
-             "NUMBA_CACHE_DIR": str(cache / "numba")},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert (cache / "pytensor").is_dir() and os.listdir(cache / "pytensor")
-    a, b = (xr.open_datatree(d / "posterior.nc", engine="netcdf4").posterior for d in (run_dir, fresh))
-    for name in ("beta", "cutpoints", "org_sd"):
-        xr.testing.assert_equal(a[name], b[name])

@@ -14,17 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pymc as pm
-import pytensor
 import xarray as xr
 
 from carestar.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-# The same seed must give the same draws on a new machine as on one that has run before.
-# With numba's fastmath, a kernel compiled afresh (a cold cache, inlined into its caller)
-# and the same kernel loaded from the cache rounded differently, and the chains parted.
-pytensor.config.numba__fastmath = False
 
 NUTS_SAMPLERS = ("pymc", "nutpie", "numpyro")
 
