@@ -50,6 +50,7 @@ def python_only() -> Iterator[None]:
     with pytensor.config.change_flags(cxx=""):
         yield
 
+
 __all__ = [
     "fit_map",
     "log_likelihood_at",
