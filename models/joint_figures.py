@@ -70,7 +70,7 @@ def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint", fig
     from types import SimpleNamespace
 
     from carestar import drivers
-    from models.lca_figures import item_profiles_figure
+    from models.lca.figures import item_profiles_figure
 
     figures = {}
     table = strategy_probabilities(model, idata, prep)

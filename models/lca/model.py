@@ -804,7 +804,7 @@ class LatentClassModel(Model):
 
     def figures(self, idata: xr.DataTree, prepared: PreparedLCA, figdir: Path) -> dict[str, Path]:
         """``item_profiles.png`` (the study's Figure 2 by class) and ``class_membership.png``."""
-        from models.lca_figures import class_membership_figure, item_profiles_figure
+        from models.lca.figures import class_membership_figure, item_profiles_figure
 
         figdir = Path(figdir)
         figdir.mkdir(parents=True, exist_ok=True)

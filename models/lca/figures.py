@@ -1,4 +1,4 @@
-"""Figures of a latent class run (``models/lca.py``).
+"""Figures of a latent class run (``models.lca``).
 
 * ``item_profiles_figure``: the study's Figure 2 by class. The first panel is what the
   study showed, the observed % of all organisations in each category ("degree of use"
