@@ -113,7 +113,8 @@ from carestar.modelling import Model
 from carestar.schemas import STANCE_ITEMS, STRATEGY_TYPES
 from carestar.study import Study
 from carestar.study_design import PRACTICE, ratings_design
-from models.lca import EMFit, _interior, _interior_simplex, fit_em, item_log_lik
+from models.lca import (EMFit, class_features, fit_em, interior_item_probs, interior_shares,
+                        item_log_lik)
 from models.ordinal import (LINKS, category_probabilities, link_cdf, link_quantile,
                             observed_log_prob)
 
@@ -366,10 +367,10 @@ class JointModel(Model):
     def initvals(self, prep: PreparedJoint) -> dict[str, np.ndarray]:
         """EM shares and item profiles (ordered by use), no class effects."""
         r, em = prep.responses, prep.em
-        probs = _interior(em.probs, r.n_categories)
+        probs = interior_item_probs(em.probs, r.n_categories)
         out: dict[str, np.ndarray] = {}
         if prep.n_classes > 1:
-            out["class_shares"] = _interior_simplex(em.shares)
+            out["class_shares"] = interior_shares(em.shares)
         if "practice" in self.blocks:
             out["class_effects_free"] = np.zeros(prep.n_classes - 1)
         for c, js in prep.category_groups().items():
@@ -432,8 +433,8 @@ class JointModel(Model):
     def postprocess(self, idata: xr.DataTree, prep: PreparedJoint) -> xr.DataTree:
         """Relabel draws to the EM labelling; per-organisation log likelihood and classes."""
         post = idata["posterior"].to_dataset()
-        feats = _features(post["item_probs"].values, post["class_shares"].values)
-        ref = _features(prep.em.probs[None, None], prep.em.shares[None, None])[0, 0]
+        feats = class_features(post["item_probs"].values, post["class_shares"].values)
+        ref = class_features(prep.em.probs[None, None], prep.em.shares[None, None])[0, 0]
         perms = relabel.draw_permutations(feats, ref)
         post = relabel.relabel_dataset(post, perms)  # every variable with a class dim
         post = rereference(post, self.link)
@@ -673,12 +674,6 @@ def rereference(post: xr.Dataset, link: str) -> xr.Dataset:
                              np.ones(cdf.shape[:-1] + (1,))], axis=-1)
     post["category_probs"] = post["category_probs"].copy(data=np.diff(padded, axis=-1))
     return post
-
-
-def _features(probs: np.ndarray, shares: np.ndarray) -> np.ndarray:
-    """(chain, draw, K, F) matching features: item profiles and class shares."""
-    a = probs.reshape(probs.shape[:3] + (-1,))
-    return np.concatenate([a, shares[..., None]], axis=-1)
 
 
 # ---------------------------------------------------------------------------------------

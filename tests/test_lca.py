@@ -251,11 +251,11 @@ def test_ordinal_emission_locations_sum_to_zero_over_classes():
 
 
 def test_weighted_rows_become_units_for_loo():
-    from models.lca import _units
+    from models.lca import loo_units
 
     ll = np.arange(2 * 3 * 3, dtype=float).reshape(2, 3, 3)
-    out, names = _units(ll, ["a", "b", "c"], np.array([2.0, 0.0, 1.0]))
+    out, names = loo_units(ll, ["a", "b", "c"], np.array([2.0, 0.0, 1.0]))
     assert names == ["a.1", "a.2", "c.1"]
     np.testing.assert_array_equal(out, ll[..., [0, 0, 2]])
-    same, labels = _units(ll, ["a", "b", "c"], None)
+    same, labels = loo_units(ll, ["a", "b", "c"], None)
     assert same is ll and labels == ["a", "b", "c"]

@@ -116,7 +116,7 @@ def test_pymc_mode_agrees_with_stepmix():
 
     from carestar import relabel
     from carestar.mode import fit_map
-    from models.lca import _features, row_loglik
+    from models.lca import class_features, row_loglik
 
     cfg = compose_config("model=lca", "model.ordinal_emission=false")
     study = instantiate(cfg.data)
@@ -136,8 +136,8 @@ def test_pymc_mode_agrees_with_stepmix():
     sm_p = np.asarray(sm.get_parameters()["measurement"]["pis"]).reshape(3, r.n_item, -1)
     sm_p = sm_p[:, :, : ours_p.shape[-1]]
     sm_s = np.asarray(sm.weights_)
-    perm = relabel.match_classes(_features(ours_p[None, None], ours_s[None, None])[0, 0],
-                                 _features(sm_p[None, None], sm_s[None, None])[0, 0])
+    perm = relabel.match_classes(class_features(ours_p[None, None], ours_s[None, None])[0, 0],
+                                 class_features(sm_p[None, None], sm_s[None, None])[0, 0])
     gap_s = np.abs(ours_s[perm] - sm_s).max()
     gap_p = max(np.abs(ours_p[perm][:, j, :c] - sm_p[:, j, :c]).max()
                 for j, c in enumerate(r.n_categories))
