@@ -1,4 +1,4 @@
-"""Joint model (models/joint.py): prepare, build, the likelihood against numpy, relabelling."""
+"""Joint model (models/joint/): prepare, build, the likelihood against numpy, relabelling."""
 
 from __future__ import annotations
 
@@ -255,7 +255,7 @@ def test_bias_coverage_by_hand():
 def test_three_step_tables_one_fit_per_classification(prepared, monkeypatch):
     """EM and k-means classes (ordered by use) each go to their own fit and table; the
     agreement table compares them with each other and the true classes (fits faked)."""
-    import models.joint as joint
+    import models.joint.model as joint
 
     _, prep = prepared
     seen = []

@@ -1,6 +1,6 @@
 r"""What drives a council's star rating: standardised effects and explained variation.
 
-From a fitted joint (``models/joint.py``) or ordinal (``models/ordinal.py``, whole panel)
+From a fitted joint (``models/joint/``) or ordinal (``models/ordinal.py``, whole panel)
 posterior and its ``RegressionDesign``, per posterior draw :math:`s`:
 
 - each block's contribution to the latent rating score of every rating row

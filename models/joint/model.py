@@ -503,7 +503,7 @@ class JointModel(Model):
 
     def tables(self, idata: xr.DataTree, prep: PreparedJoint) -> dict[str, pd.DataFrame]:
         from carestar import drivers
-        from models import joint_figures
+        from models.joint import figures as joint_figures
 
         out = {
             "class_effects": class_effect_table(idata, prep),
@@ -521,7 +521,7 @@ class JointModel(Model):
         return out
 
     def figures(self, idata: xr.DataTree, prep: PreparedJoint, figdir: Path) -> dict[str, Path]:
-        from models import joint_figures
+        from models.joint import figures as joint_figures
 
         return joint_figures.draw_all(self, idata, prep, Path(figdir))
 
