@@ -255,7 +255,7 @@ def test_bias_coverage_by_hand():
 def test_three_step_tables_one_fit_per_classification(prepared, monkeypatch):
     """EM and k-means classes (ordered by use) each go to their own fit and table; the
     agreement table compares them with each other and the true classes (fits faked)."""
-    import models.joint.model as joint
+    import models.joint.three_step as three_step
 
     _, prep = prepared
     seen = []
@@ -267,8 +267,8 @@ def test_three_step_tables_one_fit_per_classification(prepared, monkeypatch):
                           coords={"effect": ["x", "class[2]", "class[3]"]})
         return xr.DataTree.from_dict({"posterior": post})
 
-    monkeypatch.setattr(joint, "fit_three_step", fake_fit)
-    out = joint.three_step_tables(prep, ("em", "kmeans"), {}, seed=1)
+    monkeypatch.setattr(three_step, "fit_three_step", fake_fit)
+    out = three_step.three_step_tables(prep, ("em", "kmeans"), {}, seed=1)
     assert list(out) == ["three_step_class_effects", "three_step_kmeans_class_effects",
                          "three_step_agreement"]
     assert (seen[0] == prep.em.posterior.argmax(axis=1)).all()

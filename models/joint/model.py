@@ -2,7 +2,7 @@ r"""Joint model: latent classes of local practice, strategy and resources -> sta
 
 One model, the class summed out per organisation, so that uncertainty about an
 organisation's class reaches the rating effects (instead of classifying first and then
-regressing on the classes: the "three-step" shortcut, ``fit_three_step`` below).
+regressing on the classes: the "three-step" shortcut, ``models.joint.three_step``).
 
 Math
 ----
@@ -92,7 +92,7 @@ organisation's LOO term.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -102,84 +102,26 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
-from scipy.special import expit, logsumexp
 
-from carestar import relabel
-from carestar.design import RegressionDesign
 from carestar.errors import ConfigError, DataError
 from carestar.item_responses import ItemResponses, check_n_classes
 from carestar.likelihood import group_effects
 from carestar.modelling import Model
-from carestar.schemas import STANCE_ITEMS, STRATEGY_TYPES
 from carestar.study import Study
 from carestar.study_design import PRACTICE, ratings_design
-from models.lca import (EMFit, class_features, fit_em, interior_item_probs, interior_shares,
-                        item_log_lik)
-from models.ordinal import (LINKS, category_probabilities, link_cdf, link_quantile,
-                            observed_log_prob)
+from models.joint import likelihood, summaries
+from models.joint.likelihood import LOG_LIKELIHOODS
+from models.joint.likert import likert_codes, likert_initial_cutpoints, stance_block
+from models.joint.prepared import PreparedJoint, order_by_use
+from models.joint.relabelling import chain_agreement, relabel_to_em
+from models.joint.three_step import three_step_methods, three_step_tables
+from models.lca import fit_em, interior_item_probs, interior_shares
+from models.ordinal import LINKS, link_quantile, observed_log_prob
 
 STRATEGY_MODES = ("type", "latent")
 BLOCKS = ("strategy", "resources", "practice")  # model.blocks: the drivers in the rating
-LOG_LIKELIHOODS = ("items_and_ratings", "ratings_given_items")  # model.log_likelihood
 
 
-# ---------------------------------------------------------------------------------------
-# prepared data
-# ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PreparedJoint:
-    """Ratings design, item responses of the same organisations, EM solution.
-
-    ``org_of_row[n]`` indexes ``responses.orgs`` for rating row ``n``.
-    """
-
-    design: RegressionDesign
-    responses: ItemResponses
-    org_of_row: np.ndarray
-    n_classes: int
-    em: EMFit
-    truth: dict[str, Any] | None = None
-    likert: np.ndarray | None = None  # (org, STANCE_ITEMS) codes 0..6, -1 missing (latent)
-    types: tuple[str, ...] = ()  # each organisation's reported strategy type
-
-    @property
-    def class_labels(self) -> list[int]:
-        return list(range(1, self.n_classes + 1))
-
-    @property
-    def orgs(self) -> list[str]:
-        return [str(o) for o in self.responses.orgs]
-
-    def category_groups(self) -> dict[int, list[int]]:
-        """Items grouped by their number of categories (one Dirichlet variable per group)."""
-        groups: dict[int, list[int]] = {}
-        for j, c in enumerate(self.responses.n_categories):
-            groups.setdefault(c, []).append(j)
-        return groups
-
-    def free_item_name(self, c: int) -> str:
-        return "item_probs" if len(self.category_groups()) == 1 else f"item_probs_C{c}"
-
-
-def order_by_use(em: EMFit, n_categories) -> EMFit:
-    """The EM solution with classes ordered by increasing mean expected item score."""
-    use = class_use(em.probs, n_categories)
-    order = np.argsort(use, kind="stable")
-    return replace(em, probs=em.probs[order], shares=em.shares[order],
-                   posterior=em.posterior[:, order])
-
-
-def class_use(probs: np.ndarray, n_categories) -> np.ndarray:
-    """(K,) mean over items of E[code] / (C_j - 1): 0 = never used, 1 = fully used."""
-    scores = []
-    for j, c in enumerate(n_categories):
-        scores.append((probs[:, j, :c] * np.arange(c)).sum(axis=-1) / (c - 1))
-    return np.mean(scores, axis=0)
-
-
-# ---------------------------------------------------------------------------------------
-# the model class
-# ---------------------------------------------------------------------------------------
 class JointModel(Model):
     """Latent classes + strategy + resources -> stars; see the module docstring."""
 
@@ -343,7 +285,12 @@ class JointModel(Model):
                                    dims="year")
             eta = eta + tau[d.period.codes]
             if prep.likert is not None:
-                eta = eta + self._stance_block(model, prep)
+                eta = eta + stance_block(
+                    model, prep.likert, prep.org_of_row,
+                    loading_sigma=self._prior("loadings", "sigma", 2.0),
+                    cutpoint_sigma=self._prior("likert_cutpoints", "sigma", 3.0),
+                    effect_sigma=(self._prior("effects", "sigma", 1.0)
+                                  if "strategy" in self.blocks else None))
             if "practice" in self.blocks:
                 gamma_free = pm.Normal("class_effects_free", 0.0,
                                        self._prior("class_effects", "sigma", 1.0),
@@ -379,36 +326,6 @@ class JointModel(Model):
             out["likert_cutpoints"] = likert_initial_cutpoints(prep.likert)
         return out
 
-    def _stance_block(self, model: pm.Model, prep: PreparedJoint):
-        """Stance scores measured by the Likert items (ordered logit); their rating effects.
-
-        Returns the rating rows' contribution ``theta_{org[n]} . delta``.
-        """
-        n_cut = LIKERT_LEVELS - 1
-        model.add_coords({"stance": list(STRATEGY_TYPES), "likert_item": list(STANCE_ITEMS),
-                          "likert_cut": list(range(1, n_cut + 1))})
-        org_dim = "org"  # added by group_effects
-        theta = pm.Normal("stance_scores", 0.0, 1.0, dims=(org_dim, "stance"))
-        loading = pm.HalfNormal("loadings", sigma=self._prior("loadings", "sigma", 2.0),
-                                dims="likert_item")
-        cuts = pm.Normal("likert_cutpoints", 0.0, self._prior("likert_cutpoints", "sigma", 3.0),
-                         dims=("likert_item", "likert_cut"),
-                         transform=pm.distributions.transforms.ordered)
-        org, item = np.nonzero(prep.likert >= 0)
-        stance = np.array([STRATEGY_TYPES.index(i.rsplit("_", 1)[0]) for i in STANCE_ITEMS])
-        # a Potential like the rest of the likelihood (an observed variable would make the
-        # run's "log likelihood at the posterior mean" report the Likert items alone)
-        answers = pm.OrderedLogistic.dist(eta=loading[item] * theta[org, stance[item]],
-                                          cutpoints=cuts[item], compute_p=False)
-        pm.Potential("likert_loglik", pm.logp(answers, prep.likert[org, item]).sum())
-        if "strategy" in self.blocks:
-            delta = pm.Normal("stance_effects", 0.0, self._prior("effects", "sigma", 1.0),
-                              dims="stance")
-        else:
-            delta = pm.Deterministic("stance_effects", pt.zeros(len(STRATEGY_TYPES)),
-                                     dims="stance")
-        return pt.dot(theta, delta)[prep.org_of_row]
-
     # -- after sampling ----------------------------------------------------------------
     def monitored(self, idata: xr.DataTree) -> list[str]:
         post = idata["posterior"]
@@ -432,12 +349,7 @@ class JointModel(Model):
 
     def postprocess(self, idata: xr.DataTree, prep: PreparedJoint) -> xr.DataTree:
         """Relabel draws to the EM labelling; per-organisation log likelihood and classes."""
-        post = idata["posterior"].to_dataset()
-        feats = class_features(post["item_probs"].values, post["class_shares"].values)
-        ref = class_features(prep.em.probs[None, None], prep.em.shares[None, None])[0, 0]
-        perms = relabel.draw_permutations(feats, ref)
-        post = relabel.relabel_dataset(post, perms)  # every variable with a class dim
-        post = rereference(post, self.link)
+        post, switched = relabel_to_em(idata["posterior"].to_dataset(), prep.em, self.link)
         ll, membership = self.unit_log_likelihoods(post, prep)
         post["org_class_probs"] = xr.DataArray(
             membership, dims=("chain", "draw", "org", "class"),
@@ -449,51 +361,18 @@ class JointModel(Model):
             coords={"chain": post["chain"], "draw": post["draw"], "org": prep.orgs},
         )
         agreement = self.chain_agreement(idata)
-        agreement.update(relabel.n_switched(perms))
+        agreement.update(switched)
         idata["posterior"].attrs["joint_chain_agreement"] = json.dumps(agreement)
         return idata
 
     def unit_log_likelihoods(self, post: xr.Dataset, prep: PreparedJoint, chunk: int = 100
                              ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Per draw, (chain, draw, org): each ``LOG_LIKELIHOODS`` unit; (.., org, class) p(k | ..).
-
-        ``items_and_ratings`` = log p(items_i, ratings_i) (plus the Likert answers' term
-        with ``strategy: latent``); ``ratings_given_items`` = log p(ratings_i | items_i).
-        """
-        n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
-        out_ll = {name: np.empty((n_chain, n_draw, prep.responses.n_org))
-                  for name in LOG_LIKELIHOODS}
-        out_p = np.empty((n_chain, n_draw, prep.responses.n_org, prep.n_classes))
-        one_hot = prep.responses.one_hot()
-        for c in range(n_chain):
-            for start in range(0, n_draw, chunk):
-                sl = slice(start, min(start + chunk, n_draw))
-                v = {name: post[name].values[c, sl] for name in
-                     ("beta", "org_effect", "year_effect", "class_effects", "cutpoints",
-                      "class_shares", "item_probs")}
-                if prep.likert is not None:
-                    v.update({n: post[n].values[c, sl] for n in LATENT_NAMES})
-                items, ratings = joint_components(v, prep, self.link, one_hot, split=True)
-                joint = items + ratings
-                total = logsumexp(joint, axis=-1)
-                out_p[c, sl] = np.exp(joint - total[..., None])
-                out_ll["ratings_given_items"][c, sl] = total - logsumexp(items, axis=-1)
-                if prep.likert is not None:
-                    total = total + likert_log_lik(v, prep).sum(axis=-1)
-                out_ll["items_and_ratings"][c, sl] = total
-        return out_ll, out_p
+        """``likelihood.unit_log_likelihoods`` with this model's link."""
+        return likelihood.unit_log_likelihoods(post, prep, self.link, chunk)
 
     def chain_agreement(self, idata: xr.DataTree) -> dict[str, Any]:
-        post = idata["posterior"]
-        stats = idata["sample_stats"] if "sample_stats" in idata.children else None
-        lp = (stats["lp"].values if stats is not None and "lp" in stats.data_vars
-              else np.zeros(post["class_shares"].shape[:2]))
-        out = relabel.chain_agreement(
-            lp, post["item_probs"].values, post["class_shares"].values,
-            lp_tol=self.agreement_lp_tol, profile_tol=self.agreement_profile_tol)
-        gamma = post["class_effects"].values.mean(axis=1)
-        out["chain_mean_class_effects"] = np.round(gamma, 3).tolist()
-        return out
+        return chain_agreement(idata, lp_tol=self.agreement_lp_tol,
+                               profile_tol=self.agreement_profile_tol)
 
     def diagnostics(self, idata: xr.DataTree, prep: PreparedJoint) -> dict[str, Any]:
         raw = idata["posterior"].attrs.get("joint_chain_agreement")
@@ -503,12 +382,12 @@ class JointModel(Model):
 
     def tables(self, idata: xr.DataTree, prep: PreparedJoint) -> dict[str, pd.DataFrame]:
         from carestar import drivers
-        from models.joint import figures as joint_figures
+        from models.joint import figures
 
         out = {
-            "class_effects": class_effect_table(idata, prep),
-            "class_membership": membership_table(idata, prep),
-            "figure1_probabilities": joint_figures.strategy_probabilities(self, idata, prep),
+            "class_effects": summaries.class_effect_table(idata, prep),
+            "class_membership": summaries.membership_table(idata, prep),
+            "figure1_probabilities": figures.strategy_probabilities(self, idata, prep),
         }
         dec = drivers.decompose(idata, prep.design, link=self.link, omit=self.fixed_at_zero())
         out["drivers_variance"] = drivers.variance_table(dec)
@@ -521,351 +400,9 @@ class JointModel(Model):
         return out
 
     def figures(self, idata: xr.DataTree, prep: PreparedJoint, figdir: Path) -> dict[str, Path]:
-        from models.joint import figures as joint_figures
+        from models.joint import figures
 
-        return joint_figures.draw_all(self, idata, prep, Path(figdir))
+        return figures.draw_all(self, idata, prep, Path(figdir))
 
     def report_section(self, idata: xr.DataTree, prep: PreparedJoint) -> str:
-        t = class_effect_table(idata, prep)
-        agree = self.chain_agreement(idata)
-        lines = [
-            f"## Joint model: {prep.n_classes} latent classes of local practice"
-            f" ({prep.responses.n_item} items) + strategy type + resources -> stars"
-            f" ({prep.design.n} ratings of {prep.responses.n_org} organisations, {self.link} link)",
-            "",
-            "Class 1 (lowest use of local practice) is the reference of the class effects.",
-            *([] if set(self.blocks) == set(BLOCKS) else [
-                "", f"Nested model: only {', '.join(self.blocks) or 'no driver block'} enter(s)"
-                f" the rating (`model.blocks`); {', '.join(self.fixed_at_zero()) or 'nothing'}"
-                " fixed at 0, left-out predictors dropped."]),
-            "",
-            "| class | use (0-1) | share | class effect (latent scale) | 90% interval |"
-            + (" truth |" if "truth" in t else ""),
-            "|---|---|---|---|---|" + ("---|" if "truth" in t else ""),
-        ]
-        for row in t.to_dict("records"):
-            truth = f" {row['truth']:.2f} |" if "truth" in t else ""
-            lines.append(f"| {row['class']} | {row['use']:.2f} | {row['share']:.2f} |"
-                         f" {row['mean']:.2f} | {row['q05']:.2f} to {row['q95']:.2f} |{truth}")
-        lines += [
-            "",
-            f"Chains agree after relabelling: **{'yes' if agree['chains_agree'] else 'NO'}**"
-            f" (mean lp per chain {agree['chain_mean_lp']}).",
-            "",
-            "See `tables/drivers_variance.csv` for how much of the between-council variation"
-            " each block explains.",
-        ]
-        return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------
-# numpy pieces (the second implementation the PyMC graph is tested against)
-# ---------------------------------------------------------------------------------------
-def _row_cutpoints(cutpoints: np.ndarray, lowest, C: int) -> np.ndarray:
-    """(S, N or 1, 1, C-1) cutpoints per draw and row, ``-inf`` below a year's lowest category."""
-    if lowest is None or not np.any(lowest):
-        return cutpoints[:, None, None, :]
-    below = np.arange(C - 1)[None, :] < np.asarray(lowest)[:, None]  # (N, C-1)
-    return np.where(below[None], -np.inf, cutpoints[:, None, :])[:, :, None, :]
-
-
-def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> np.ndarray:
-    """(S, N, K) log P(stars_n | eta_n + gamma_k) for S draws of the named variables."""
-    d = prep.design
-    X = d.X.to_numpy(float)
-    eta = v["beta"] @ X.T  # (S, N)
-    eta = eta + v["org_effect"][:, d.groups[0].group.codes, 0]
-    eta = eta + v["year_effect"][:, d.period.codes]
-    if prep.likert is not None:
-        eta = eta + np.einsum("sok,sk->so", v["stance_scores"],
-                                v["stance_effects"])[:, prep.org_of_row]
-    shifted = eta[..., None] + v["class_effects"][:, None, :]  # (S, N, K)
-    cut = _row_cutpoints(v["cutpoints"], d.lowest, len(d.categories))
-    p = category_probabilities(link, shifted, cut)  # (S, N, K, C)
-    p_obs = np.take_along_axis(p, d.y[None, :, None, None].repeat(p.shape[2], 2), -1)[..., 0]
-    with np.errstate(divide="ignore"):
-        return np.log(np.clip(p_obs, 1e-300, 1.0))
-
-
-def joint_components(v: dict[str, np.ndarray], prep: PreparedJoint, link: str,
-                     one_hot: np.ndarray | None = None, split: bool = False):
-    """(S, org, K): log pi_k + log p(items_i | k) + sum_t log p(stars_it | k).
-
-    ``split=True``: the two parts, (log pi_k + log p(items_i | k), sum_t log p(stars_it | k)).
-    """
-    one_hot = prep.responses.one_hot() if one_hot is None else one_hot
-    S = v["beta"].shape[0]
-    rate = rating_log_lik(v, prep, link)  # (S, N, K)
-    per_org = np.zeros((S, prep.responses.n_org, prep.n_classes))
-    np.add.at(per_org, (slice(None), prep.org_of_row), rate)
-    items = np.stack([item_log_lik(one_hot, v["item_probs"][s]) for s in range(S)])
-    with np.errstate(divide="ignore"):
-        log_pi = np.log(v["class_shares"])[:, None, :]
-    return (log_pi + items, per_org) if split else log_pi + items + per_org
-
-
-LIKERT_LEVELS = 7
-LATENT_NAMES = ("stance_scores", "stance_effects", "loadings", "likert_cutpoints")
-
-
-def likert_codes(strategy: pd.DataFrame, orgs: list[str]) -> np.ndarray:
-    """(org, STANCE_ITEMS) Likert answers 1-7 as codes 0..6 (-1 missing); bad values stop."""
-    missing = [c for c in STANCE_ITEMS if c not in strategy.columns]
-    if missing:
-        raise DataError(f"model.strategy=latent needs the Likert items; missing {missing}",
-                        file="strategy.csv", expected=f"columns {list(STANCE_ITEMS)}")
-    table = strategy.reindex(orgs)[list(STANCE_ITEMS)].apply(pd.to_numeric, errors="coerce")
-    values = table.to_numpy(float)
-    bad = np.isfinite(values) & ~np.isin(values, np.arange(1, LIKERT_LEVELS + 1))
-    if bad.any():
-        i, j = np.nonzero(bad)
-        raise DataError("Likert answers outside 1-7", file="strategy.csv",
-                        column=STANCE_ITEMS[j[0]], expected="integers 1-7 or blank",
-                        hint="orgs: " + ", ".join(orgs[k] for k in i[:10]))
-    return np.where(np.isfinite(values), values - 1, -1).astype(int)
-
-
-def likert_initial_cutpoints(likert: np.ndarray) -> np.ndarray:
-    """(item, 6) logits of the marginal cumulative proportions (ordered starting values)."""
-    out = []
-    for j in range(likert.shape[1]):
-        col = likert[:, j][likert[:, j] >= 0]
-        counts = np.bincount(col, minlength=LIKERT_LEVELS) + 0.5
-        cum = np.cumsum(counts)[:-1] / counts.sum()
-        out.append(np.log(cum / (1 - cum)))
-    return np.array(out)
-
-
-def likert_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint) -> np.ndarray:
-    """(S, org, item) log P(answer) of the ordered-logit measurement model (0 where missing)."""
-    stance = np.array([STRATEGY_TYPES.index(i.rsplit("_", 1)[0]) for i in STANCE_ITEMS])
-    theta = v["stance_scores"][:, :, stance]  # (S, org, item)
-    loc = v["loadings"][:, None, :] * theta
-    cdf = expit(v["likert_cutpoints"][:, None, :, :] - loc[..., None])  # (S, org, item, 6)
-    zeros = np.zeros(cdf.shape[:-1] + (1,))
-    p = np.diff(np.concatenate([zeros, cdf, zeros + 1.0], axis=-1), axis=-1)
-    code = np.clip(prep.likert, 0, None)
-    p_obs = np.take_along_axis(p, np.broadcast_to(code[None, ..., None], p.shape[:-1] + (1,)),
-                               -1)[..., 0]
-    with np.errstate(divide="ignore"):
-        return np.where(prep.likert[None] >= 0, np.log(p_obs), 0.0)
-
-
-def rereference(post: xr.Dataset, link: str) -> xr.Dataset:
-    """Make class 1 the reference again after relabelling: gamma - gamma_1, cutpoints - gamma_1.
-
-    ``P(s <= c | k) = F(c_c - eta - gamma_k)`` is unchanged when gamma and the cutpoints
-    shift together; the category probabilities at eta = 0 follow the new cutpoints.
-    """
-    post = post.copy()
-    gamma = post["class_effects"]
-    g0 = gamma.isel({"class": 0})
-    post["class_effects"] = gamma - g0
-    # always: a relabelling that keeps class 1 in place still permutes the free effects
-    if "class_effects_free" in post:  # absent when model.blocks leaves out practice
-        post["class_effects_free"] = post["class_effects_free"].copy(
-            data=post["class_effects"].values[..., 1:])
-    if not np.any(g0.values):
-        return post
-    cut = post["cutpoints"] - g0
-    post["cutpoints"] = cut
-    cdf = link_cdf(link, cut.values)
-    padded = np.concatenate([np.zeros(cdf.shape[:-1] + (1,)), cdf,
-                             np.ones(cdf.shape[:-1] + (1,))], axis=-1)
-    post["category_probs"] = post["category_probs"].copy(data=np.diff(padded, axis=-1))
-    return post
-
-
-# ---------------------------------------------------------------------------------------
-# tables
-# ---------------------------------------------------------------------------------------
-def truth_class_effects(truth: dict[str, Any] | None, n_classes: int) -> np.ndarray | None:
-    """True class effects relative to the truth's reference class, ordered by use."""
-    if not truth or "ratings" not in truth:
-        return None
-    effects = truth["ratings"]["class_effects"]
-    classes = truth["local_practice"]["classes"]
-    if len(classes) != n_classes:
-        return None
-    probs = truth["local_practice"]["item_probabilities"]
-    use = []
-    for c in classes:
-        scores = [np.dot(np.arange(len(p[c])), p[c]) / (len(p[c]) - 1)
-                  for p in probs["degree_of_use"].values()]
-        scores += [p[c] for p in probs["used"].values()]
-        use.append(np.mean(scores))
-    ordered = [classes[i] for i in np.argsort(use)]
-    ref = effects[ordered[0]]
-    return np.array([effects[c] - ref for c in ordered])
-
-
-def draws_table(g: np.ndarray, prep: PreparedJoint) -> pd.DataFrame:
-    """Mean, SD, 90% interval of class effect draws (K, S); truth and coverage if known."""
-    t = pd.DataFrame({
-        "class": prep.class_labels,
-        "mean": g.mean(axis=1),
-        "sd": g.std(axis=1),
-        "q05": np.quantile(g, 0.05, axis=1),
-        "q95": np.quantile(g, 0.95, axis=1),
-    })
-    truth = truth_class_effects(prep.truth, prep.n_classes)
-    if truth is not None:
-        t["truth"] = truth
-        t["covered"] = (t["q05"] <= truth) & (truth <= t["q95"])
-    return t
-
-
-def class_effect_table(idata: xr.DataTree, prep: PreparedJoint) -> pd.DataFrame:
-    post = idata["posterior"]
-    t = draws_table(post["class_effects"].stack(sample=("chain", "draw")).values, prep)
-    t.insert(1, "use", class_use(post["item_probs"].mean(("chain", "draw")).values,
-                                 prep.responses.n_categories))
-    t.insert(2, "share", post["class_shares"].mean(("chain", "draw")).values)
-    return t
-
-
-def membership_table(idata: xr.DataTree, prep: PreparedJoint) -> pd.DataFrame:
-    p = idata["posterior"]["org_class_probs"].mean(("chain", "draw")).values
-    out = pd.DataFrame(p, columns=[f"p_class_{k}" for k in prep.class_labels])
-    out.insert(0, "org", prep.orgs)
-    out["modal_class"] = np.array(prep.class_labels)[p.argmax(axis=1)]
-    out["em_modal_class"] = np.array(prep.class_labels)[prep.em.posterior.argmax(axis=1)]
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-# the three-step shortcut (classify, then regress) for experiments/three_step
-# ---------------------------------------------------------------------------------------
-# classification method (model.three_step.classify) -> table of its class effects
-THREE_STEP_TABLES = {"em": "three_step_class_effects",
-                     "kmeans": "three_step_kmeans_class_effects"}
-
-
-def three_step_methods(three_step: dict[str, Any]) -> tuple[str, ...]:
-    """The classification methods of ``model.three_step.classify`` (default ``[em]``).
-
-    A single name counts as a one-item list; an unknown name raises ``ConfigError``.
-    """
-    methods = three_step.get("classify", ["em"])
-    methods = [methods] if isinstance(methods, str) else list(methods)
-    bad = [m for m in methods if m not in THREE_STEP_TABLES]
-    if bad:
-        raise ConfigError(f"model.three_step.classify: unknown method(s) {bad}; expected a"
-                          f" list of {list(THREE_STEP_TABLES)}")
-    return tuple(dict.fromkeys(methods))
-
-
-def order_clusters_by_use(labels: np.ndarray, responses: ItemResponses) -> np.ndarray:
-    """Cluster labels recoded 0..K-1 by increasing use of local practice.
-
-    A cluster's use is the mean over items j of the (weighted) mean, over its members who
-    answered j (codes >= 0), of code / (C_j - 1): 0 = never used, 1 = fully used. It is
-    ``class_use`` with each cluster's answer frequencies in place of a class's item
-    probabilities, so clusters get the order of the EM and joint model classes; the
-    result does not depend on the labels' values (ties: in the order of those values).
-    """
-    values, index = np.unique(np.asarray(labels), return_inverse=True)
-    scaled = np.where(responses.observed,
-                      responses.codes / (np.asarray(responses.n_categories) - 1.0), 0.0)
-    member = (index[:, None] == np.arange(len(values))) * responses.row_weights[:, None]
-    total, answered = member.T @ scaled, member.T @ responses.observed  # (K, J) each
-    item_use = np.divide(total, answered, out=np.full(total.shape, np.nan),
-                         where=answered > 0)
-    rank = np.empty(len(values), dtype=int)
-    rank[np.argsort(np.nanmean(item_use, axis=1), kind="stable")] = np.arange(len(values))
-    return rank[index]
-
-
-def three_step_classes(prep: PreparedJoint, method: str, seed: int) -> np.ndarray:
-    """Each organisation's class 0..K-1, ordered by increasing use, by ``method``.
-
-    ``em``: the modal class of the EM solution (``prep.em``, already ordered by use);
-    ``kmeans``: the study's k-means clusters (``models.kmeans.KMeansBaseline``, K clusters,
-    random state ``seed``) ordered by ``order_clusters_by_use``.
-    """
-    if method == "em":
-        return prep.em.posterior.argmax(axis=1)
-    if method != "kmeans":
-        raise ValueError(f"unknown classification method {method!r}")
-    from models.kmeans import KMeansBaseline
-
-    labels = KMeansBaseline(n_clusters=prep.n_classes).fit(prep.responses, seed=seed).labels
-    return order_clusters_by_use(labels, prep.responses)
-
-
-def true_classes(prep: PreparedJoint) -> np.ndarray | None:
-    """Each organisation's generating class (simulated data), or None when unknown."""
-    from models.lca import LCATruth
-
-    truth = LCATruth.from_study(SimpleNamespace(truth=prep.truth), prep.responses)
-    return None if truth is None else truth.classes
-
-
-def classification_agreement(classes: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Adjusted Rand index (1 = the same partition, 0 = chance) of each pair of labellings."""
-    from itertools import combinations
-
-    from models.kmeans import adjusted_rand
-
-    pairs = list(combinations(classes, 2))
-    return pd.DataFrame({"comparison": [f"{a} vs {b}" for a, b in pairs],
-                         "adjusted_rand_index": [adjusted_rand(classes[a], classes[b])
-                                                 for a, b in pairs]})
-
-
-def three_step_tables(prep: PreparedJoint, methods: tuple[str, ...], sampler: dict[str, Any],
-                      seed: int, link: str = "logit", priors: dict[str, Any] | None = None
-                      ) -> dict[str, pd.DataFrame]:
-    """Classify by each method, regress, tabulate; and how the classifications agree.
-
-    ``THREE_STEP_TABLES[method]``: the class effects of the ordinal fit on that method's
-    classes (``draws_table``); ``three_step_agreement``: adjusted Rand indices between
-    the methods' classes and the true classes (``truth``, simulated data), when there
-    are at least two labellings.
-    """
-    classes = {m: three_step_classes(prep, m, seed) for m in methods}
-    out = {}
-    for method, c in classes.items():
-        fit = fit_three_step(prep, sampler, seed, classes=c, link=link, priors=priors)
-        out[THREE_STEP_TABLES[method]] = draws_table(
-            three_step_class_effects(fit, prep.n_classes), prep)
-    truth = true_classes(prep)
-    labellings = classes if truth is None else {**classes, "truth": truth}
-    if len(labellings) > 1:
-        out["three_step_agreement"] = classification_agreement(labellings)
-    return out
-
-
-def three_step_design(prep: PreparedJoint, classes: np.ndarray) -> RegressionDesign:
-    """The joint model's ratings design plus class indicators (class 1 the reference).
-
-    ``classes``: one class code 0..K-1 per organisation (``prep.orgs`` order), e.g. the EM
-    modal class; columns ``class[k]`` for k = 2..K.
-    """
-    d = prep.design
-    row_class = np.asarray(classes)[prep.org_of_row]
-    extra = {f"class[{k}]": (row_class == k - 1).astype(float) for k in prep.class_labels[1:]}
-    return replace(d, X=d.X.assign(**extra))
-
-
-def fit_three_step(prep: PreparedJoint, sampler: dict[str, Any], seed: int,
-                   classes: np.ndarray | None = None, link: str = "logit",
-                   priors: dict[str, Any] | None = None) -> xr.DataTree:
-    """Classify (EM modal class unless ``classes`` given), then the ordinal model on classes."""
-    from carestar.sampling import sample
-    from models.ordinal import OrdinalModel
-
-    if classes is None:
-        classes = three_step_classes(prep, "em", seed)
-    design = three_step_design(prep, classes)
-    ordinal = OrdinalModel(link=link, priors=priors)
-    return sample(ordinal.build(design), {**sampler, "posterior_predictive": False}, seed)
-
-
-def three_step_class_effects(idata: xr.DataTree, n_classes: int) -> np.ndarray:
-    """(K, S) class effect draws of a three-step fit (class 1 = 0)."""
-    beta = idata["posterior"]["beta"]
-    rows = [np.zeros(beta.sizes["chain"] * beta.sizes["draw"])]
-    for k in range(2, n_classes + 1):
-        rows.append(beta.sel(effect=f"class[{k}]").stack(sample=("chain", "draw")).values)
-    return np.array(rows)
+        return summaries.report_section(self, idata, prep, BLOCKS)

@@ -1,0 +1,94 @@
+"""The joint likelihood in plain numpy (the second implementation the PyMC graph is tested
+against): ratings given the class, each organisation's items + ratings per class, and the
+per-organisation LOO units of ``model.log_likelihood``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+from scipy.special import logsumexp
+
+from models.joint.likert import LATENT_NAMES, likert_log_lik
+from models.lca import item_log_lik
+from models.ordinal import category_probabilities
+
+if TYPE_CHECKING:
+    from models.joint.prepared import PreparedJoint
+
+LOG_LIKELIHOODS = ("items_and_ratings", "ratings_given_items")  # model.log_likelihood
+DRAW_NAMES = ("beta", "org_effect", "year_effect", "class_effects", "cutpoints",
+              "class_shares", "item_probs")  # what the likelihood reads from each draw
+
+
+def _row_cutpoints(cutpoints: np.ndarray, lowest, C: int) -> np.ndarray:
+    """(S, N or 1, 1, C-1) cutpoints per draw and row, ``-inf`` below a year's lowest category."""
+    if lowest is None or not np.any(lowest):
+        return cutpoints[:, None, None, :]
+    below = np.arange(C - 1)[None, :] < np.asarray(lowest)[:, None]  # (N, C-1)
+    return np.where(below[None], -np.inf, cutpoints[:, None, :])[:, :, None, :]
+
+
+def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> np.ndarray:
+    """(S, N, K) log P(stars_n | eta_n + gamma_k) for S draws of the named variables."""
+    d = prep.design
+    X = d.X.to_numpy(float)
+    eta = v["beta"] @ X.T  # (S, N)
+    eta = eta + v["org_effect"][:, d.groups[0].group.codes, 0]
+    eta = eta + v["year_effect"][:, d.period.codes]
+    if prep.likert is not None:
+        eta = eta + np.einsum("sok,sk->so", v["stance_scores"],
+                                v["stance_effects"])[:, prep.org_of_row]
+    shifted = eta[..., None] + v["class_effects"][:, None, :]  # (S, N, K)
+    cut = _row_cutpoints(v["cutpoints"], d.lowest, len(d.categories))
+    p = category_probabilities(link, shifted, cut)  # (S, N, K, C)
+    p_obs = np.take_along_axis(p, d.y[None, :, None, None].repeat(p.shape[2], 2), -1)[..., 0]
+    with np.errstate(divide="ignore"):
+        return np.log(np.clip(p_obs, 1e-300, 1.0))
+
+
+def joint_components(v: dict[str, np.ndarray], prep: PreparedJoint, link: str,
+                     one_hot: np.ndarray | None = None, split: bool = False):
+    """(S, org, K): log pi_k + log p(items_i | k) + sum_t log p(stars_it | k).
+
+    ``split=True``: the two parts, (log pi_k + log p(items_i | k), sum_t log p(stars_it | k)).
+    """
+    one_hot = prep.responses.one_hot() if one_hot is None else one_hot
+    S = v["beta"].shape[0]
+    rate = rating_log_lik(v, prep, link)  # (S, N, K)
+    per_org = np.zeros((S, prep.responses.n_org, prep.n_classes))
+    np.add.at(per_org, (slice(None), prep.org_of_row), rate)
+    items = np.stack([item_log_lik(one_hot, v["item_probs"][s]) for s in range(S)])
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(v["class_shares"])[:, None, :]
+    return (log_pi + items, per_org) if split else log_pi + items + per_org
+
+
+def unit_log_likelihoods(post: xr.Dataset, prep: PreparedJoint, link: str, chunk: int = 100
+                         ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per draw, (chain, draw, org): each ``LOG_LIKELIHOODS`` unit; (.., org, class) p(k | ..).
+
+    ``items_and_ratings`` = log p(items_i, ratings_i) (plus the Likert answers' term
+    with ``strategy: latent``); ``ratings_given_items`` = log p(ratings_i | items_i).
+    """
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    out_ll = {name: np.empty((n_chain, n_draw, prep.responses.n_org))
+              for name in LOG_LIKELIHOODS}
+    out_p = np.empty((n_chain, n_draw, prep.responses.n_org, prep.n_classes))
+    one_hot = prep.responses.one_hot()
+    for c in range(n_chain):
+        for start in range(0, n_draw, chunk):
+            sl = slice(start, min(start + chunk, n_draw))
+            v = {name: post[name].values[c, sl] for name in DRAW_NAMES}
+            if prep.likert is not None:
+                v.update({n: post[n].values[c, sl] for n in LATENT_NAMES})
+            items, ratings = joint_components(v, prep, link, one_hot, split=True)
+            joint = items + ratings
+            total = logsumexp(joint, axis=-1)
+            out_p[c, sl] = np.exp(joint - total[..., None])
+            out_ll["ratings_given_items"][c, sl] = total - logsumexp(items, axis=-1)
+            if prep.likert is not None:
+                total = total + likert_log_lik(v, prep).sum(axis=-1)
+            out_ll["items_and_ratings"][c, sl] = total
+    return out_ll, out_p

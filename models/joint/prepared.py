@@ -1,0 +1,64 @@
+"""What the joint model is fitted to: ``PreparedJoint`` (ratings design, the same
+organisations' item answers, the EM solution), and classes ordered by use of local practice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from carestar.design import RegressionDesign
+from carestar.item_responses import ItemResponses
+from models.lca import EMFit
+
+
+@dataclass(frozen=True)
+class PreparedJoint:
+    """Ratings design, item responses of the same organisations, EM solution.
+
+    ``org_of_row[n]`` indexes ``responses.orgs`` for rating row ``n``.
+    """
+
+    design: RegressionDesign
+    responses: ItemResponses
+    org_of_row: np.ndarray
+    n_classes: int
+    em: EMFit
+    truth: dict[str, Any] | None = None
+    likert: np.ndarray | None = None  # (org, STANCE_ITEMS) codes 0..6, -1 missing (latent)
+    types: tuple[str, ...] = ()  # each organisation's reported strategy type
+
+    @property
+    def class_labels(self) -> list[int]:
+        return list(range(1, self.n_classes + 1))
+
+    @property
+    def orgs(self) -> list[str]:
+        return [str(o) for o in self.responses.orgs]
+
+    def category_groups(self) -> dict[int, list[int]]:
+        """Items grouped by their number of categories (one Dirichlet variable per group)."""
+        groups: dict[int, list[int]] = {}
+        for j, c in enumerate(self.responses.n_categories):
+            groups.setdefault(c, []).append(j)
+        return groups
+
+    def free_item_name(self, c: int) -> str:
+        return "item_probs" if len(self.category_groups()) == 1 else f"item_probs_C{c}"
+
+
+def order_by_use(em: EMFit, n_categories) -> EMFit:
+    """The EM solution with classes ordered by increasing mean expected item score."""
+    use = class_use(em.probs, n_categories)
+    order = np.argsort(use, kind="stable")
+    return replace(em, probs=em.probs[order], shares=em.shares[order],
+                   posterior=em.posterior[:, order])
+
+
+def class_use(probs: np.ndarray, n_categories) -> np.ndarray:
+    """(K,) mean over items of E[code] / (C_j - 1): 0 = never used, 1 = fully used."""
+    scores = []
+    for j, c in enumerate(n_categories):
+        scores.append((probs[:, j, :c] * np.arange(c)).sum(axis=-1) / (c - 1))
+    return np.mean(scores, axis=0)
