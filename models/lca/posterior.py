@@ -12,6 +12,7 @@ import xarray as xr
 from scipy.special import log_softmax, logsumexp
 
 from carestar import relabel
+from carestar.diagnostics import is_mode_only  # a sampler=map (one-draw) posterior
 
 if TYPE_CHECKING:
     from models.lca.data import PreparedLCA
@@ -39,11 +40,6 @@ def loo_units(ll: np.ndarray, labels: list[str], weights: np.ndarray | None):
     names = [f"{label}.{c + 1}" for label, n in zip(labels, reps, strict=True)
              for c in range(n)]
     return out, names
-
-
-def is_mode_only(idata: xr.DataTree) -> bool:
-    """A one-draw posterior (``sampler=map``)."""
-    return idata["posterior"].sizes.get("draw", 0) < 4
 
 
 def draw_log_joint(post: xr.Dataset, prepared: PreparedLCA, chunk: int = 200):
