@@ -83,12 +83,31 @@ def _np_erfinv(x):
     return erfinv(x)
 
 
-def category_probabilities(link: str, eta, cutpoints):
-    """P(y = k) for every row: differences of ``F(c_k - eta)`` padded with 0 and 1.
+def regime_cutpoints(cutpoints, lowest=None):
+    """Cutpoints as a rating regime applies them: ``c_k = -inf`` for every cutpoint below
+    the regime's lowest category (no 0 stars from 2006: ``c_1 = -inf``), so the categories it
+    never awarded get probability 0 and their mass goes to its lowest category.
 
-    ``cutpoints`` has shape (K-1,) or (rows, K-1); ``-inf`` entries make the categories
-    below them impossible.
+    ``cutpoints`` (..., K-1); ``lowest`` an int (one regime) or an array over the leading
+    (row) dims of the result, None or 0 for every category awarded.
     """
+    if lowest is None or (np.isscalar(lowest) and int(lowest) == 0):
+        return cutpoints
+    math = pt if isinstance(cutpoints, pt.TensorVariable) else np
+    lowest = np.asarray(lowest, dtype=int)
+    below = math.arange(cutpoints.shape[-1]) < lowest[..., None]  # (..., K-1)
+    return math.where(below, -np.inf, cutpoints)
+
+
+def category_probabilities(link: str, eta, cutpoints, lowest=None):
+    """P(y = k) for every row: differences of ``F(c_k - eta)`` padded with 0 and 1, under the
+    rating regime whose lowest awarded category is ``lowest`` (see ``regime_cutpoints``).
+
+    The one place the model's category probabilities are made: the likelihood
+    (``observed_log_prob`` is its two-cutpoint form, tested equal), the predictive draws
+    and every figure use it. ``cutpoints`` has shape (K-1,) or (rows, K-1).
+    """
+    cutpoints = regime_cutpoints(cutpoints, lowest)
     math = pt if isinstance(eta, pt.TensorVariable) or isinstance(cutpoints, pt.TensorVariable) else np
     cum = link_cdf(link, cutpoints - eta[..., None])
     zeros = math.zeros_like(cum[..., :1])
@@ -153,6 +172,10 @@ class OrdinalModel(Model):
         self.figure_year = figure_year
         self.priors = priors or {}
 
+    def lowest_category(self, year) -> int:
+        """The lowest category the rating regime of ``year`` awarded (``model.lowest_stars``)."""
+        return self.lowest_stars.get(int(year), 0) if year is not None else 0
+
     def _prior(self, block: str, key: str, default: float) -> float:
         return float(self.priors.get(block, {}).get(key, default))
 
@@ -215,10 +238,7 @@ class OrdinalModel(Model):
             lowest = design.lowest if design.lowest is not None and design.lowest.any() else None
 
             def stars(eta, cutpoints):  # the distribution, for draws
-                if lowest is not None:
-                    below = np.arange(K - 1)[None, :] < lowest[:, None]
-                    cutpoints = pt.where(below, -np.inf, cutpoints[None, :])
-                return pm.Categorical.dist(p=category_probabilities(self.link, eta, cutpoints))
+                return pm.Categorical.dist(p=category_probabilities(self.link, eta, cutpoints, lowest))
 
             def log_prob(value, eta, cutpoints):  # its log probability, lean for the gradient
                 return observed_log_prob(self.link, eta, cutpoints, value, K, lowest)

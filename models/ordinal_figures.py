@@ -26,7 +26,9 @@ HERMITE_NODES = 20
 def strategy_probabilities(
     model: "OrdinalModel", idata: xr.DataTree, design: RegressionDesign
 ) -> pd.DataFrame:
-    """P(stars = k) in the figure year for a council of each strategy type.
+    """P(stars = k) in the figure year for a council of each strategy type, for the
+    categories that year's rating regime awarded (``model.lowest_stars``: 1-3 stars from
+    2006), so each type's rows sum to 1.
 
     Other predictors sit at their means (0 after standardisation); in panel mode the
     organisation intercept is averaged over its population distribution
@@ -38,6 +40,7 @@ def strategy_probabilities(
     draws = post["beta"].stack(sample=("chain", "draw"))
     cut = post["cutpoints"].stack(sample=("chain", "draw")).values.T  # (S, K-1)
     year = model.year if model.year is not None else model.figure_year
+    lowest = model.lowest_category(year)
     shift = np.zeros(cut.shape[0])
     if "year_effect" in post:
         shift = post["year_effect"].sel(year=str(year)).stack(sample=("chain", "draw")).values
@@ -52,30 +55,31 @@ def strategy_probabilities(
         name = f"strategy_type[{level}]"
         effect = np.zeros(cut.shape[0]) if level == ref else draws.sel(effect=name).values
         eta = (effect + shift)[:, None] + org_sd[:, None] * nodes[None, :]  # (S, nodes)
-        p = category_probabilities(model.link, eta, cut[:, None, :])  # (S, nodes, K)
+        p = category_probabilities(model.link, eta, cut[:, None, :], lowest)  # (S, nodes, K)
         p = (p * weights[None, :, None]).sum(axis=1)
-        for k, category in enumerate(design.categories):
-            rows.append(
-                {
-                    "year": year,
-                    "strategy_type": level,
-                    "stars": category,
-                    "mean": p[:, k].mean(),
-                    "q05": np.quantile(p[:, k], 0.05),
-                    "q95": np.quantile(p[:, k], 0.95),
-                }
-            )
+        rows += probability_rows(p, design.categories, lowest, year=year, strategy_type=level)
     return pd.DataFrame(rows)
 
 
+def probability_rows(p: np.ndarray, categories, lowest: int, **keys) -> list[dict]:
+    """Mean and 90% interval of each awarded category's probability (draws x categories)."""
+    return [
+        {**keys, "stars": category, "mean": p[:, k].mean(),
+         "q05": np.quantile(p[:, k], 0.05), "q95": np.quantile(p[:, k], 0.95)}
+        for k, category in enumerate(categories) if k >= lowest
+    ]
+
+
 def figure1(table: pd.DataFrame, path: Path) -> Path:
-    """Predicted probability of 1, 2 and 3 stars by strategy type, with 90% intervals."""
-    shown = table[table["stars"].isin(["1", "2", "3"])]
-    levels = list(dict.fromkeys(shown["strategy_type"]))
+    """Predicted probability of each awarded star level (1, 2 and 3 stars from 2006) by
+    strategy type, with 90% intervals: every category in ``table``, so the bars of a type
+    add up to 1."""
+    categories = list(dict.fromkeys(table["stars"]))
+    levels = list(dict.fromkeys(table["strategy_type"]))
     fig, ax = plt.subplots(figsize=(7, 4))
     width = 0.8 / len(levels)
     for j, level in enumerate(levels):
-        part = shown[shown["strategy_type"] == level]
+        part = table[table["strategy_type"] == level].set_index("stars").loc[categories]
         x = np.arange(len(part)) + (j - (len(levels) - 1) / 2) * width
         ax.bar(x, part["mean"], width, label=level.capitalize(), alpha=0.85)
         ax.errorbar(
@@ -87,7 +91,7 @@ def figure1(table: pd.DataFrame, path: Path) -> Path:
             capsize=2,
             lw=1,
         )
-    ax.set_xticks(np.arange(3), ["1 star", "2 stars", "3 stars"])
+    ax.set_xticks(np.arange(len(categories)), [f"{c} star{'' if c == '1' else 's'}" for c in categories])
     ax.set_ylabel("predicted probability")
     ax.set_title(f"Figure 1: star rating in {table['year'].iloc[0]} by management strategy (90% CI)")
     ax.legend(frameon=False)
