@@ -10,9 +10,14 @@ For row i with ``n_i`` trials (``n_i = 1``: a 0/1 outcome, Bernoulli) and ``y_i`
     y_i ~ Binomial(n_i, p_i),      logit(p_i) = eta_i
     eta_i = alpha + x_i' beta + sum_g (b_{g[i],0} + sum_j b_{g[i],j} x_ij)
 
-- ``alpha ~ Normal(priors.intercept.mu, priors.intercept.sigma)`` (``intercept``; absent
-  if the formula removes it), ``beta ~ Normal(0, priors.effects.sigma)`` with dim
-  ``effect`` (treatment contrasts, R's column names: ``period2``, ``InflMedium``).
+- Priors that depend neither on the predictors' units nor on their coding
+  (``carestar.priors``): ``beta_j ~ Normal(0, priors.effects.sigma / s_j)`` (2.5 per SD
+  ``s_j`` of column j; sampled as ``beta_per_sd`` on centred, scaled columns), with dim
+  ``effect`` (treatment contrasts, R's column names: ``period2``, ``InflMedium``); the
+  intercept ``~ Normal(priors.intercept.mu, priors.intercept.sigma)`` (0, 2.5) at the
+  average row (``intercept_at_mean``); ``intercept`` is reported at ``x = 0``, as R does:
+  ``intercept_at_mean - sum_j beta_j m_j``. A formula without an intercept keeps
+  ``x = 0`` as the zero of the linear predictor.
 - Group terms ``(1|g)`` / ``(1 + x|g)`` are non-centred: ``b_{g,j} = sd_j z_{g,j}``,
   ``z ~ N(0, 1)``, ``sd_j ~ HalfNormal(priors.group_sd.sigma)``; variables ``<g>_sd``
   (dim ``<g>_coef``), ``<g>_z`` and ``<g>_effect`` (dims ``<g>``, ``<g>_coef``; e.g.
@@ -24,7 +29,7 @@ For row i with ``n_i`` trials (``n_i = 1``: a 0/1 outcome, Bernoulli) and ``y_i`
   observed variable is a ``pm.CustomDist`` whose logp is the weighted one (not a
   ``pm.Potential``), so ``log_likelihood`` has one entry per row and LOO works; note that
   LOO then leaves out a whole row (all ``w_i`` copies at once), not one copy.
-  Posterior predictive draws are per row, unweighted.
+  Posterior predictive draws of a weighted row total its ``w_i`` copies.
 - The binomial log likelihood includes ``log C(n_i, y_i)`` (as R's ``dbinom`` and lme4's
   Laplace ``logLik`` do); the same data expanded to Bernoulli rows has no such constant.
 """
@@ -42,8 +47,11 @@ from scipy.special import expit, gammaln
 
 from carestar.design import RegressionDesign
 from carestar.errors import ConfigError
-from carestar.likelihood import group_effects, linear_predictor_draws, observed
+from carestar.likelihood import (group_effects, linear_predictor_draws, observed, point_replicates,
+                                 whole_weights)
 from carestar.modelling import Model
+from carestar.priors import (at_reference, check_design, column_scaling, effects_markdown, effects_of,
+                             scaled_effects, slope_scales)
 from carestar.tidy_csv import TidyTable
 
 DEFAULT_PRIORS: dict[str, dict[str, float]] = {
@@ -89,7 +97,9 @@ class BinomialModel(Model):
         if isinstance(data, TidyTable):
             from carestar.formula import formula_design
 
-            return formula_design(data, self.formula, "binomial")
+            design = formula_design(data, self.formula, "binomial")
+            check_design(design, self.priors["effects"]["sigma"], str(data.path))
+            return design
         raise ConfigError(
             f"model=binomial needs data=csv (a tidy CSV and model.formula); got {type(data).__name__}"
         )
@@ -99,20 +109,22 @@ class BinomialModel(Model):
         if design.categories:
             raise ConfigError("model=binomial got an ordinal design; use model=ordinal")
         coords = {"effect": design.effects, "obs": np.arange(design.n)}
+        scaling = column_scaling(design)
         with pm.Model(coords=coords) as model:
-            eta = 0.0
+            beta, eta = scaled_effects(design, scaling, self.priors["effects"]["sigma"])
             if design.intercept:
-                eta = pm.Normal(
-                    "intercept",
+                at_mean = pm.Normal(
+                    "intercept_at_mean",
                     self.priors["intercept"]["mu"],
                     self.priors["intercept"]["sigma"],
                 )
-            if design.effects:
-                X = pm.Data("X", design.X.to_numpy(float), dims=("obs", "effect"))
-                beta = pm.Normal("beta", 0.0, self.priors["effects"]["sigma"], dims="effect")
-                eta = eta + X @ beta
+                pm.Deterministic("intercept", at_mean - at_reference(beta, scaling))
+                eta = eta + at_mean
+            elif beta is not None:  # no intercept to absorb the centring: x = 0 means something
+                eta = eta + at_reference(beta, scaling)
+            group_sigma = self.priors["group_sd"]["sigma"]
             for term in design.groups:
-                eta = eta + group_effects(term, self.priors["group_sd"]["sigma"])
+                eta = eta + group_effects(term, group_sigma / slope_scales(term, design.weights))
             eta = eta + np.zeros(design.n)  # one value per row, even for y ~ 1
             if design.trials is None:
                 make, params = (lambda logit_p: pm.Bernoulli.dist(logit_p=logit_p)), (eta,)
@@ -129,51 +141,98 @@ class BinomialModel(Model):
         draws at once with numpy, the math of ``build``:
         ``log Binomial(y | n, p) = log C(n, y) + y log p + (n - y) log(1 - p)``,
         ``log p = -log1p(exp(-eta))`` (stable for large ``|eta|``); checked against PyMC's
-        draw-by-draw pass in the tests."""
+        draw-by-draw pass in the tests.
+
+        A row with frequency weight ``w`` stands for ``w`` rows: its replicate is the total
+        of ``w`` independent ones, ``<outcome>_total ~ Binomial(w n, p)`` (the observed
+        counterpart is ``w y``). A point estimate (one draw) gets ``POINT_REPLICATES``
+        replicate data sets at that point."""
         post = idata.posterior
-        if post.sizes.get("draw", 0) < 2:
-            return None
         eta = linear_predictor_draws(post, design)
-        y = np.asarray(design.y, dtype=float)
         n = np.ones(design.n) if design.trials is None else np.asarray(design.trials, float)
-        log_choose = gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
-        loglik = log_choose + y * -np.logaddexp(0.0, -eta) + (n - y) * -np.logaddexp(0.0, eta)
+        loglik = row_log_likelihood(eta, design.y, n)
         weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
-        replicated = np.random.default_rng(seed).binomial(n.astype(int), expit(eta))
         coords = {"chain": post["chain"].values, "draw": post["draw"].values,
                   "obs": np.arange(design.n)}
         dims = ("chain", "draw", "obs")
+        rng = np.random.default_rng(seed)
+        eta, pp_coords = point_replicates(eta, coords)
+        if design.weights is None:
+            predictive = {design.outcome: (dims, rng.binomial(n.astype(int), expit(eta)))}
+        else:
+            total = whole_weights(rng, design.weights) * n.astype(np.int64)
+            predictive = {f"{design.outcome}_total": (dims, rng.binomial(total, expit(eta)))}
         return {
             "log_likelihood": xr.Dataset({design.outcome: (dims, weights * loglik)},
                                          coords=coords),
-            "posterior_predictive": xr.Dataset({design.outcome: (dims, replicated)},
-                                               coords=coords),
+            "posterior_predictive": xr.Dataset(predictive, coords=pp_coords),
         }
+
+    def likelihood_family(self, design: RegressionDesign):
+        """The binomial likelihood for ``sampler=mle`` (``carestar.mle``), the intercept
+        started at the logit of the observed share."""
+        from carestar.mle import Family
+
+        n = np.ones(design.n) if design.trials is None else np.asarray(design.trials, float)
+        w = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
+        if not design.intercept:
+            family = Family((), np.zeros(0), lambda eta, a: row_log_likelihood(eta, design.y, n),
+                            lambda eta, a: row_derivatives(eta, design.y, n))
+            return family, ("intercept", None)
+        share = np.clip(np.dot(w, design.y) / np.dot(w, n), 1e-3, 1 - 1e-3)
+        family = Family(("intercept",), np.array([np.log(share / (1 - share))]),
+                        lambda eta, a: row_log_likelihood(eta + a[0], design.y, n),
+                        lambda eta, a: row_derivatives(eta + a[0], design.y, n), sign=-1)
+        return family, ("intercept", None)
 
     def effects(self) -> list[str]:
         return ["intercept", "beta", "*_sd"]
 
     def tables(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, pd.DataFrame]:
-        return {"coefficients": coefficient_table(idata)}
+        tables = {} if _point(idata) else {"coefficients": coefficient_table(idata)}
+        if (effects := effects_of(idata, design)) is not None:
+            tables["effects"] = effects
+        return tables
 
     def report_section(self, idata: xr.DataTree, design: RegressionDesign) -> str:
-        table = coefficient_table(idata)
         lines = [
             "## Binomial regression",
             "",
             f"Formula `{self.formula}`; {design.n} rows"
             + (f", frequency weights summing to {design.weights.sum():g}" if design.weights is not None else "")
-            + ". Coefficients on the logit scale (odds ratios = exp):",
+            + ". Coefficients on the logit scale (odds ratios = exp)"
+            + (": the estimates and SEs are under Effects below." if _point(idata) else ":"),
             "",
-            "| parameter | mean | sd | 3% | 97% |",
-            "|---|---|---|---|---|",
         ]
-        for name, r in table.iterrows():
-            lines.append(f"| {name} | {r['mean']:.3f} | {r['sd']:.3f} | {r['q3']:.3f} | {r['q97']:.3f} |")
+        if not _point(idata):
+            lines += ["| parameter | mean | sd | 3% | 97% |", "|---|---|---|---|---|"]
+            for name, r in coefficient_table(idata).iterrows():
+                lines.append(f"| {name} | {r['mean']:.3f} | {r['sd']:.3f} | {r['q3']:.3f} | {r['q97']:.3f} |")
+        if (effects := effects_of(idata, design)) is not None:
+            lines += ["", "Per unit of each column and per SD of it:", "", effects_markdown(effects)]
         return "\n".join(lines) + "\n"
 
     def figures(self, idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
         return {}
+
+
+def _point(idata: xr.DataTree) -> bool:
+    """A point estimate (sampler=map or mle): one draw, no posterior spread to tabulate."""
+    return idata.posterior.sizes.get("draw", 0) * idata.posterior.sizes.get("chain", 0) == 1
+
+
+def row_log_likelihood(eta: np.ndarray, y: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``log Binomial(y | n, logit^-1(eta))`` per row with numpy, ``log C(n, y)`` included:
+    ``y log p + (n - y) log(1 - p)`` with ``log p = -log1p(exp(-eta))`` (stable)."""
+    y = np.asarray(y, dtype=float)
+    log_choose = gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1)
+    return log_choose + y * -np.logaddexp(0.0, -eta) + (n - y) * -np.logaddexp(0.0, eta)
+
+
+def row_derivatives(eta: np.ndarray, y: np.ndarray, n: np.ndarray):
+    """``row_log_likelihood`` and its derivatives in ``eta``: ``y - n p`` and ``-n p (1 - p)``."""
+    p = expit(eta)
+    return row_log_likelihood(eta, y, n), np.asarray(y, float) - n * p, -n * p * (1 - p)
 
 
 def coefficient_table(idata: xr.DataTree) -> pd.DataFrame:

@@ -8,14 +8,20 @@ For row i (an organisation-year, or a row of a tidy CSV) with K ordered categori
     eta_i = x_i' beta + sum_g b_{g[i]} + tau_{t[i]}
 
 - ``F`` is the logistic, standard normal or complementary log-log CDF (``model.link``).
-- ``beta ~ Normal(0, priors.effects.sigma)``: effects on the latent scale; a positive
-  effect moves mass to higher categories (the MASS::polr convention).
-- Cutpoints are induced by a Dirichlet prior on the category probabilities of a row with
-  ``eta = 0``: ``pi ~ Dirichlet(priors.cutpoints.alpha)``, ``c_k = F^{-1}(pi_1 + ... + pi_k)``
-  (proper, and ordered by construction).
+- Effects: ``beta_j ~ Normal(0, sigma / s_j)`` with ``s_j`` the SD of column j and
+  ``sigma = priors.effects.sigma`` (2.5): per SD of each predictor, whatever its units
+  (``carestar.priors``). Sampled as ``beta_per_sd`` on centred, scaled columns; ``beta`` is
+  per unit of the user's column. A positive effect moves mass to higher categories (the
+  MASS::polr convention).
+- Cutpoints are induced by a Dirichlet prior on the category probabilities of the
+  **average row** (every predictor at its mean, group and year effects at 0):
+  ``pi ~ Dirichlet(priors.cutpoints.alpha)`` (1: uniform over the simplex),
+  ``c*_k = F^{-1}(pi_1 + ... + pi_k)`` (proper, ordered by construction, and the same
+  whichever level of a factor is the reference). Reported ``cutpoints`` are R's, at
+  ``x = 0``: ``c_k = c*_k + sum_j beta_j m_j`` (``m_j`` the column means).
 - Group terms (the study's organisations across years; ``(1|g)`` / ``(x|g)`` in a
   formula) are non-centred: ``b_g = sd * z_g``, ``z_g ~ N(0, 1)``,
-  ``sd ~ HalfNormal(priors.group_sd.sigma)``.
+  ``sd ~ HalfNormal(priors.group_sd.sigma)`` (divided by the SD of a slope's column).
 - Year effects (panel mode) ``tau ~ ZeroSumNormal(priors.year_effects.sigma)``: the rating
   regime drifted; the cutpoints carry the overall level.
 - A rating regime that did not award the lowest categories (no 0 stars from 2006,
@@ -39,13 +45,22 @@ import xarray as xr
 
 from carestar.design import RegressionDesign
 from carestar.errors import ConfigError
-from carestar.likelihood import group_effects, linear_predictor_draws, observed
+from carestar.likelihood import (group_effects, linear_predictor_draws, observed, point_replicates,
+                                 replicate_weights)
 from carestar.modelling import Model
+from carestar.priors import (at_reference, check_design, column_scaling, effects_markdown, effects_of,
+                             scaled_effects, slope_scales)
 from carestar.study import Study
 from carestar.study_design import ratings_design
 from models import ordinal_figures
 
 LINKS = ("logit", "probit", "cloglog")
+DEFAULT_PRIORS: dict[str, dict[str, float]] = {  # conf/model/ordinal.yaml; carestar.priors says why
+    "effects": {"sigma": 2.5},
+    "group_sd": {"sigma": 1.0},
+    "year_effects": {"sigma": 1.0},
+    "cutpoints": {"alpha": 1.0},
+}
 
 
 def link_cdf(link: str, x):
@@ -143,6 +158,57 @@ def observed_log_prob(link: str, eta, cutpoints, y, n_categories: int,
     return pt.log(pt.clip(F_upper - F_lower, 1e-300, 1.0))
 
 
+def row_log_likelihood(link: str, eta: np.ndarray, cutpoints: np.ndarray, y: np.ndarray,
+                       lowest: np.ndarray | None = None) -> np.ndarray:
+    """log P(y_i | eta_i) with numpy, from the two cutpoints around each observed category
+    (``c_0 = -inf``, ``c_K = +inf``, and ``-inf`` below a row's regime floor): the math of
+    ``observed_log_prob``. ``eta`` (..., n); ``cutpoints`` (K-1,) or (..., K-1) matching
+    ``eta``'s leading dims."""
+    cut = np.asarray(cutpoints, float)
+    edges = np.full(cut.shape[:-1] + (1,), np.inf)
+    padded = np.concatenate([-edges, cut, edges], axis=-1)  # (..., K+1)
+    floor = 0 if lowest is None else np.asarray(lowest, int)
+    upper = padded[..., y + 1]
+    lower = np.where(y <= floor, -np.inf, padded[..., y])
+    with np.errstate(over="ignore", divide="ignore"):
+        return np.log(link_cdf(link, upper - eta) - link_cdf(link, lower - eta))
+
+
+def link_pdf(link: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The density ``f = F'`` of the inverse link and its derivative ``f'`` (numpy; 0 at +-inf)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if link == "logit":
+            F = link_cdf(link, x)
+            f = F * (1.0 - F)
+            df = f * (1.0 - 2.0 * F)
+        elif link == "probit":
+            f = np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi)
+            df = -x * f
+        else:
+            f = np.exp(x - np.exp(x))
+            df = f * (1.0 - np.exp(x))
+    finite = np.isfinite(x)
+    return np.where(finite, f, 0.0), np.where(finite, df, 0.0)
+
+
+def row_derivatives(link: str, eta: np.ndarray, cutpoints: np.ndarray, y: np.ndarray,
+                    lowest: np.ndarray | None = None):
+    """``row_log_likelihood`` and its first two derivatives in ``eta``: with
+    ``P = F(u) - F(l)``, ``u = c_y - eta``, ``l = c_{y-1} - eta``:
+    ``dl = -(f(u) - f(l)) / P``, ``d2l = (f'(u) - f'(l)) / P - dl^2``."""
+    cut = np.asarray(cutpoints, float)
+    padded = np.concatenate([[-np.inf], cut, [np.inf]])
+    floor = 0 if lowest is None else np.asarray(lowest, int)
+    upper = padded[y + 1] - eta
+    lower = np.where(y <= floor, -np.inf, padded[y] - eta)
+    P = link_cdf(link, upper) - link_cdf(link, lower)
+    fu, dfu = link_pdf(link, upper)
+    fl, dfl = link_pdf(link, lower)
+    first = -(fu - fl) / P
+    with np.errstate(divide="ignore"):
+        return np.log(P), first, (dfu - dfl) / P - first**2
+
+
 class OrdinalModel(Model):
     """Cumulative link model; see the module docstring for the math."""
 
@@ -176,8 +242,8 @@ class OrdinalModel(Model):
         """The lowest category the rating regime of ``year`` awarded (``model.lowest_stars``)."""
         return self.lowest_stars.get(int(year), 0) if year is not None else 0
 
-    def _prior(self, block: str, key: str, default: float) -> float:
-        return float(self.priors.get(block, {}).get(key, default))
+    def _prior(self, block: str, key: str) -> float:
+        return float(self.priors.get(block, {}).get(key, DEFAULT_PRIORS[block][key]))
 
     # -- data -> design -------------------------------------------------------------
     def prepare(self, data: Any) -> RegressionDesign:
@@ -186,7 +252,7 @@ class OrdinalModel(Model):
                 raise ConfigError(
                     "model.formula is for data=csv; on the study choose model.predictors"
                 )
-            return ratings_design(
+            design = ratings_design(
                 data,
                 self.predictors,
                 self.reference,
@@ -194,13 +260,16 @@ class OrdinalModel(Model):
                 lowest_stars=self.lowest_stars,
                 standardise=self.standardise,
             )
-        if not self.formula:
-            raise ConfigError(
-                'data=csv needs a formula: model.formula="outcome ~ x1 + x2 + (1|group)"'
-            )
-        from carestar.formula import formula_design
+        else:
+            if not self.formula:
+                raise ConfigError(
+                    'data=csv needs a formula: model.formula="outcome ~ x1 + x2 + (1|group)"'
+                )
+            from carestar.formula import formula_design
 
-        return formula_design(data, self.formula, "ordinal")
+            design = formula_design(data, self.formula, "ordinal")
+        check_design(design, self._prior("effects", "sigma"), getattr(data, "path", None))
+        return design
 
     # -- the model ------------------------------------------------------------------
     def build(self, design: RegressionDesign) -> pm.Model:
@@ -211,30 +280,29 @@ class OrdinalModel(Model):
             "cutpoint": [f"{a}|{b}" for a, b in zip(design.categories, design.categories[1:])],
             "obs": np.arange(design.n),
         }
+        scaling = column_scaling(design)
         with pm.Model(coords=coords) as model:
-            X = pm.Data("X", design.X.to_numpy(float), dims=("obs", "effect"))
-            beta = pm.Normal(
-                "beta", 0.0, self._prior("effects", "sigma", 1.0), dims="effect"
-            )
-            eta = X @ beta
+            beta, eta = scaled_effects(design, scaling, self._prior("effects", "sigma"))
+            group_sigma = self._prior("group_sd", "sigma")
             for term in design.groups:
-                eta = eta + group_effects(term, self._prior("group_sd", "sigma", 1.0))
+                eta = eta + group_effects(term, group_sigma / slope_scales(term, design.weights))
             if design.period is not None:
                 model.add_coords({design.period.name: list(design.period.levels)})
                 tau = pm.ZeroSumNormal(
                     f"{design.period.name}_effect",
-                    sigma=self._prior("year_effects", "sigma", 1.0),
+                    sigma=self._prior("year_effects", "sigma"),
                     dims=design.period.name,
                 )
                 eta = eta + tau[design.period.codes]
+            eta = eta + np.zeros(design.n)  # one value per row, even for y ~ 1
             pi = pm.Dirichlet(
                 "category_probs",
-                a=np.full(K, self._prior("cutpoints", "alpha", 1.0)),
+                a=np.full(K, self._prior("cutpoints", "alpha")),
                 dims="category",
             )
-            cutpoints = pm.Deterministic(
-                "cutpoints", link_quantile(self.link, pt.cumsum(pi)[:-1]), dims="cutpoint"
-            )
+            cutpoints_at_mean = link_quantile(self.link, pt.cumsum(pi)[:-1])
+            pm.Deterministic("cutpoints", cutpoints_at_mean + at_reference(beta, scaling), dims="cutpoint")
+            cutpoints = cutpoints_at_mean
             lowest = design.lowest if design.lowest is not None and design.lowest.any() else None
 
             def stars(eta, cutpoints):  # the distribution, for draws
@@ -254,31 +322,58 @@ class OrdinalModel(Model):
         draw-by-draw computation in the tests), several times faster.
 
         Only the two cutpoints around each observed category enter its probability
-        ``F(c_y - eta) - F(c_{y-1} - eta)`` (``c_0 = -inf``, ``c_K = +inf``), and a replicate
-        is the number of cutpoints below a latent draw ``eta + F^{-1}(u)``, ``u ~ U(0, 1)``:
-        ``P(y_rep <= k) = F(c_{k+1} - eta)``, the categorical distribution of ``build``."""
+        ``F(c_y - eta) - F(c_{y-1} - eta)`` (``c_0 = -inf``, ``c_K = +inf``). A replicate of
+        an unweighted row is the number of cutpoints below a latent draw
+        ``eta + F^{-1}(u)``, ``u ~ U(0, 1)``: ``P(y_rep <= k) = F(c_{k+1} - eta)``, the
+        categorical distribution of ``build``, floored at the row's regime. A row with
+        frequency weight ``w`` stands for ``w`` observations: it gets ``w`` independent
+        replicates, ``<outcome>_counts ~ Multinomial(w, p)`` over the categories
+        (``carestar.likelihood.replicate_weights``). A point estimate (one draw) gets
+        ``POINT_REPLICATES`` replicate data sets at that point."""
         post = idata.posterior
-        if post.sizes.get("draw", 0) < 2 or "cutpoints" not in post:
+        if "cutpoints" not in post:
             return None
         eta = linear_predictor_draws(post, design)  # (c, d, n)
         cut = post["cutpoints"].values  # (c, d, K-1)
-        edges = np.full(cut.shape[:2] + (1,), np.inf)
-        padded = np.concatenate([-edges, cut, edges], axis=-1)  # (c, d, K+1)
         lowest = np.zeros(design.n, int) if design.lowest is None else np.asarray(design.lowest, int)
-        upper = padded[..., design.y + 1]
-        lower = np.where(design.y <= lowest, -np.inf, padded[..., design.y])
-        with np.errstate(over="ignore"):
-            observed = link_cdf(self.link, upper - eta) - link_cdf(self.link, lower - eta)
+        observed = row_log_likelihood(self.link, eta, cut, design.y, lowest)
         weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
-        latent = eta + link_quantile(self.link, np.random.default_rng(seed).random(eta.shape))
-        below = sum((cut[..., k, None] < latent).astype(int) for k in range(cut.shape[-1]))
-        replicated = np.maximum(below, lowest)  # a regime's missing lowest categories: c = -inf
         coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.arange(design.n)}
         dims = ("chain", "draw", "obs")
-        return {
-            "log_likelihood": xr.Dataset({design.outcome: (dims, weights * np.log(observed))}, coords=coords),
-            "posterior_predictive": xr.Dataset({design.outcome: (dims, replicated)}, coords=coords),
-        }
+        loglik = xr.Dataset({design.outcome: (dims, weights * observed)}, coords=coords)
+
+        rng = np.random.default_rng(seed)
+        eta, cut, pp_coords = point_replicates(eta, cut, coords)
+        if design.weights is None:
+            latent = eta + link_quantile(self.link, rng.random(eta.shape))
+            below = sum((cut[..., k, None] < latent).astype(int) for k in range(cut.shape[-1]))
+            replicated = np.maximum(below, lowest)  # a regime's missing lowest categories: c = -inf
+            predictive = xr.Dataset({design.outcome: (dims, replicated)}, coords=pp_coords)
+        else:
+            p = category_probabilities(self.link, eta, cut[..., None, :], lowest)  # (c, d, n, K)
+            counts = replicate_weights(rng, design.weights, p)
+            predictive = xr.Dataset(
+                {f"{design.outcome}_counts": ((*dims, "category"), counts)},
+                coords={**pp_coords, "category": list(design.categories)},
+            )
+        return {"log_likelihood": loglik, "posterior_predictive": predictive}
+
+    def likelihood_family(self, design: RegressionDesign):
+        """The cumulative link likelihood for ``sampler=mle`` (``carestar.mle``): cutpoints
+        started at the link quantiles of the observed cumulative shares."""
+        from carestar.mle import Family
+
+        K = len(design.categories)
+        w = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
+        cum = np.cumsum(np.bincount(design.y, weights=w, minlength=K))[:-1] / w.sum()
+        cum = np.clip(cum, 0.01, 0.99) + 1e-4 * np.arange(K - 1)  # strictly increasing
+        lowest = design.lowest
+        names = tuple(f"cutpoints[{a}|{b}]" for a, b in zip(design.categories, design.categories[1:]))
+        family = Family(names, link_quantile(self.link, cum),
+                        lambda eta, c: row_log_likelihood(self.link, eta, c, design.y, lowest),
+                        lambda eta, c: row_derivatives(self.link, eta, c, design.y, lowest),
+                        sign=1, ordered=True)
+        return family, ("cutpoints", "cutpoint")
 
     def effects(self) -> list[str]:
         return ["beta", "cutpoints", "*_sd", "year_effect"]
@@ -288,17 +383,25 @@ class OrdinalModel(Model):
         return ["beta", "cutpoints", "category_probs", "*_sd", "*_z", "year_effect"]
 
     def tables(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, pd.DataFrame]:
-        if not ordinal_figures.has_strategy(design):
-            return {}
-        return {"figure1_probabilities": ordinal_figures.strategy_probabilities(self, idata, design)}
+        tables = {}
+        if (effects := effects_of(idata, design)) is not None:
+            tables["effects"] = effects
+        if ordinal_figures.has_strategy(design):
+            tables["figure1_probabilities"] = ordinal_figures.strategy_probabilities(self, idata, design)
+        return tables
 
     def figures(self, idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
         return ordinal_figures.draw_all(self, idata, design, figdir)
 
     def report_section(self, idata: xr.DataTree, design: RegressionDesign) -> str:
-        mode = "whole panel" if self.year is None else f"year {self.year}"
-        return (
+        mode = (f"year {self.year}" if self.year is not None
+                else "whole panel" if design.period is not None else "all rows")
+        text = (
             f"Cumulative {self.link} model of `{design.outcome}` ({len(design.categories)} "
             f"ordered categories: {', '.join(design.categories)}), {mode}, {design.n} rows, "
             f"effects: {', '.join(design.effects) or 'none'}."
         )
+        if (effects := effects_of(idata, design)) is not None:
+            text += ("\n\nEffects on the latent scale (a positive one moves ratings up), per unit "
+                     "of each column and per SD of it:\n\n" + effects_markdown(effects))
+        return text

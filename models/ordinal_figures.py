@@ -98,21 +98,36 @@ def figure1(table: pd.DataFrame, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def predicted_category_counts(idata: xr.DataTree, design: RegressionDesign, rows: np.ndarray) -> np.ndarray:
+    """Replicated count of each category over the selected rows: (K, samples).
+
+    A weighted row's ``w`` replicates are in ``<outcome>_counts`` (``OrdinalModel.pointwise``);
+    an unweighted row's one replicate in ``<outcome>``.
+    """
+    pp = idata.posterior_predictive
+    K = len(design.categories)
+    counts = f"{design.outcome}_counts"
+    if counts in pp:
+        c = pp[counts].stack(sample=("chain", "draw")).transpose("obs", "category", "sample").values
+        return c[rows].sum(axis=0)
+    predicted = pp[design.outcome].stack(sample=("chain", "draw")).values  # (obs, samples)
+    return np.stack([(predicted[rows] == k).sum(axis=0) for k in range(K)])
+
+
 def category_counts_check(idata: xr.DataTree, design: RegressionDesign, path: Path) -> Path:
     """Observed counts per category (per year, for the study) against predictive 90% intervals.
 
-    Frequency weights count: a pattern row with weight w adds w to its category.
+    Frequency weights count: a pattern row with weight w adds w to its observed category and
+    w independent replicates to the predicted counts.
     """
     by_year = design.rows is not None and "year" in design.rows
     groups = sorted(design.rows["year"].unique()) if by_year else ["all rows"]
-    predicted = idata.posterior_predictive[design.outcome].stack(sample=("chain", "draw")).values
     weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
     K = len(design.categories)
     fig, axes = plt.subplots(1, len(groups), figsize=(max(2.1 * len(groups), 4), 3), sharey=True, squeeze=False)
     for ax, group in zip(axes[0], groups):
         rows = (design.rows["year"] == group).to_numpy() if by_year else np.ones(design.n, bool)
-        w = weights[rows][:, None]
-        counts = np.stack([((predicted[rows] == k) * w).sum(axis=0) for k in range(K)])
+        counts = predicted_category_counts(idata, design, rows)
         observed_counts = np.bincount(design.y[rows], weights=weights[rows], minlength=K)
         lo, mid, hi = np.quantile(counts, [0.05, 0.5, 0.95], axis=1)
         ax.bar(np.arange(K), observed_counts, color="0.8", label="observed")

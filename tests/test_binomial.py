@@ -10,6 +10,7 @@ import pymc as pm
 import pytest
 
 from carestar.errors import ConfigError
+from carestar.mle import Problem, fit
 from carestar.mode import fit_map, log_likelihood_at
 from carestar.tidy_csv import load_csv
 from models.binomial import BinomialModel
@@ -61,35 +62,49 @@ def test_priors_as_data():
         BinomialModel("y ~ x", priors={"effects": {"sigma": -1}})
 
 
-def test_glm_loglik_matches_r_and_mode_is_mle(cbpp):
-    """glm(cbind(incidence, size - incidence) ~ period): logLik -99.02920 with the constant."""
+def glm_problem(m: BinomialModel, table) -> Problem:
+    design = m.prepare(table)
+    return Problem(design, m.likelihood_family(design)[0], nodes=25)
+
+
+def test_glm_loglik_matches_r_and_mle_and_mode_find_it(cbpp):
+    """glm(cbind(incidence, size - incidence) ~ period): logLik -99.02920 with the constant,
+    at R's estimates; sampler=mle finds them, and so does the posterior mode under wide priors."""
     m = BinomialModel(
         "incidence | trials(size) ~ C(period)",
         priors={"intercept": {"sigma": 100.0}, "effects": {"sigma": 100.0}},
     )
-    model = m.build(m.prepare(cbpp))
-    assert log_likelihood_at(model, GLM) == pytest.approx(-99.02920, abs=1e-4)
-    post = fit_map(model, seed=1)["posterior"]
+    problem = glm_problem(m, cbpp)
+    assert problem.loglik(problem.free(GLM["beta"], [GLM["intercept"]])) == pytest.approx(-99.02920, abs=1e-4)
+    ml = fit(problem.design, problem.family)
+    assert ml.loglik == pytest.approx(-99.02920, abs=1e-5)
+    np.testing.assert_allclose(ml.table["estimate"].to_numpy(), [*GLM["beta"], GLM["intercept"]], atol=1e-5)
+    post = fit_map(m.build(problem.design), seed=1)["posterior"]
     assert post["intercept"].values.item() == pytest.approx(GLM["intercept"], abs=2e-3)
     assert np.allclose(post["beta"].values.ravel(), GLM["beta"], atol=2e-3)
 
 
 def test_bernoulli_and_weighted_rows_match_aggregated(cbpp, tmp_path):
-    """Same parameters: expanded Bernoulli = weighted Bernoulli = binomial - constant."""
-    point = {**GLM}
-    ll = {}
+    """Same parameters: expanded Bernoulli = weighted Bernoulli = binomial - constant, in the
+    numpy likelihood (carestar.mle) and in the PyMC model's (whose centring and scaling of
+    the columns count the weights, so one point means the same parameters in both)."""
+    point = {"beta": GLM["beta"], "location": [GLM["intercept"]]}
+    ll, pymc_ll = {}, {}
+    free = {"beta_per_sd": np.array([-0.5, -0.6, -0.7]), "intercept_at_mean": np.array(-2.0)}
     for key, path, w in [
         ("expanded", bernoulli_rows(tmp_path, weighted=False), None),
         ("weighted", bernoulli_rows(tmp_path, weighted=True), "w"),
     ]:
         m = BinomialModel("y ~ C(period)")
-        design = m.prepare(load_csv(path, weights=w))
-        assert design.trials is None
-        ll[key] = log_likelihood_at(m.build(design), point)
-    m = BinomialModel("incidence | trials(size) ~ C(period)")
-    ll["aggregated"] = log_likelihood_at(m.build(m.prepare(cbpp)), point)
+        problem = glm_problem(m, load_csv(path, weights=w))
+        assert problem.design.trials is None
+        ll[key] = problem.loglik(problem.free(**point))
+        pymc_ll[key] = log_likelihood_at(m.build(problem.design), free)
+    problem = glm_problem(BinomialModel("incidence | trials(size) ~ C(period)"), cbpp)
+    ll["aggregated"] = problem.loglik(problem.free(**point))
     assert ll["expanded"] == pytest.approx(ll["weighted"], abs=1e-8)
     assert ll["aggregated"] - ll["expanded"] == pytest.approx(BINOMIAL_CONSTANT, abs=1e-4)
+    assert pymc_ll["expanded"] == pytest.approx(pymc_ll["weighted"], rel=1e-10)
 
 
 def test_weighted_log_likelihood_group_per_row(tmp_path):
@@ -150,6 +165,10 @@ def test_vectorised_log_likelihood_matches_pymc_draw_by_draw(cbpp, trials, weigh
     name = design.outcome
     np.testing.assert_allclose(ours["log_likelihood"][name].values,
                                idata.log_likelihood[name].values, rtol=1e-8)
-    replicated = ours["posterior_predictive"][name].values
     n = np.ones(design.n) if design.trials is None else np.asarray(design.trials)
+    if weights is None:
+        replicated = ours["posterior_predictive"][name].values
+    else:  # the total of a row's w copies
+        replicated = ours["posterior_predictive"][f"{name}_total"].values
+        n = n * weights
     assert (replicated >= 0).all() and (replicated <= n).all()

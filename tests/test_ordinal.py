@@ -65,8 +65,7 @@ def _design(weights=None, lowest=None) -> RegressionDesign:
 
 def _numpy_loglik(point, design, link="logit"):
     """The same likelihood written independently with scipy."""
-    pi = point["category_probs"]
-    cuts = stats.logistic.ppf(np.cumsum(pi)[:-1])
+    cuts = point["cutpoints"]  # at x = 0 (the model's prior sits at the average row)
     eta = design.X.to_numpy() @ point["beta"] + point["org_effect"][design.groups[0].group.codes, 0]
     eta = eta + point["year_effect"][design.period.codes]
     cum = stats.logistic.cdf(cuts[None, :] - eta[:, None])
@@ -139,10 +138,16 @@ def test_vectorised_log_likelihood_matches_pymc_draw_by_draw(weights):
     np.testing.assert_allclose(
         ours["log_likelihood"]["stars"].values, idata.log_likelihood["stars"].values, rtol=1e-8
     )
-    replicated = ours["posterior_predictive"]["stars"].values
-    assert replicated.min() >= 0 and replicated.max() <= 3
-    # rows whose regime awards no 0 stars never replicate a 0
-    assert (replicated[..., design.lowest == 1] >= 1).all()
+    predictive = ours["posterior_predictive"]
+    if weights is None:
+        replicated = predictive["stars"].values
+        assert replicated.min() >= 0 and replicated.max() <= 3
+        # rows whose regime awards no 0 stars never replicate a 0
+        assert (replicated[..., design.lowest == 1] >= 1).all()
+    else:  # w replicates per row: category counts that add up to the row's weight
+        counts = predictive["stars_counts"].transpose("chain", "draw", "obs", "category").values
+        assert (counts.sum(axis=-1) == weights).all()
+        assert (counts[..., design.lowest == 1, 0] == 0).all()
 
 
 @pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])

@@ -46,7 +46,7 @@ def convergence(
 ) -> dict[str, Any]:
     """The convergence gates: each check's value, its threshold and whether it passes."""
     if is_mode_only(idata):
-        return {"passed": True, "checks": {}, "note": "posterior mode: no MCMC diagnostics"}
+        return {"passed": True, "checks": {}, "note": "a point estimate (sampler=map or mle): no MCMC diagnostics"}
     post = idata.posterior.to_dataset()[var_names]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

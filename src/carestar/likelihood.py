@@ -3,8 +3,9 @@
 Frequency weights make a table of response patterns fit like its expanded rows: row i's
 log likelihood is ``w_i * log p(y_i)``. The weighted variable stays an observed random
 variable (a ``pm.CustomDist`` around the unweighted distribution), so the log likelihood
-group (per pattern, weighted) and posterior predictive draws (per pattern, unweighted)
-still work.
+group (per pattern, weighted) still works. Predictive checks draw ``w_i`` independent
+replicates of row i (``replicate_weights``), as its expanded rows would get, not one
+replicate counted ``w_i`` times.
 """
 
 from __future__ import annotations
@@ -54,12 +55,12 @@ def observed(
     )
 
 
-def group_effects(term: GroupTerm, sd_sigma: float) -> pt.TensorVariable:
+def group_effects(term: GroupTerm, sd_sigma: float | np.ndarray) -> pt.TensorVariable:
     """Non-centred varying intercepts and slopes of one group term, per row.
 
-    ``b_{g,j} = sd_j * z_{g,j}``, ``z ~ N(0, 1)``, ``sd_j ~ HalfNormal(sd_sigma)``, independent
-    across the term's coefficients j (intercept and slopes). Returns the row contribution
-    ``b_{g[i],0} + sum_j b_{g[i],j} x_{ij}``.
+    ``b_{g,j} = sd_j * z_{g,j}``, ``z ~ N(0, 1)``, ``sd_j ~ HalfNormal(sd_sigma_j)`` (one
+    value, or one per coefficient), independent across the term's coefficients j (intercept
+    and slopes). Returns the row contribution ``b_{g[i],0} + sum_j b_{g[i],j} x_{ij}``.
     """
     group = term.group.name
     coefs = (["Intercept"] if term.intercept else []) + (
@@ -100,3 +101,38 @@ def linear_predictor_draws(post, design: RegressionDesign) -> np.ndarray:
     if design.period is not None:
         eta = eta + post[f"{design.period.name}_effect"].values[:, :, design.period.codes]
     return eta
+
+
+POINT_REPLICATES = 1000  # replicate data sets drawn at a point estimate (sampler=map / mle)
+
+
+def point_replicates(*arrays_and_coords):
+    """For a point estimate (one chain, one draw): each array repeated ``POINT_REPLICATES``
+    times along ``draw``, and the coordinates to match, so that predictive checks show the
+    spread of data sets drawn at the estimate rather than one noisy replicate. Posterior
+    draws pass through unchanged (one replicate per draw)."""
+    *arrays, coords = arrays_and_coords
+    if arrays[0].shape[:2] != (1, 1):
+        return (*arrays, coords)
+    repeated = [np.repeat(a, POINT_REPLICATES, axis=1) for a in arrays]
+    return (*repeated, {**coords, "draw": np.arange(POINT_REPLICATES)})
+
+
+def whole_weights(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
+    """Frequency weights as whole numbers of observations: as they are when whole, else
+    rounded at random (``floor(w)`` plus one with probability ``w - floor(w)``), which keeps
+    each row's expected count."""
+    w = np.asarray(weights, float)
+    base = np.floor(w)
+    if np.array_equal(base, w):
+        return w.astype(np.int64)
+    return (base + (rng.random(w.shape) < w - base)).astype(np.int64)
+
+
+def replicate_weights(rng: np.random.Generator, weights: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """The category counts of ``w_i`` independent replicates of each row: one
+    ``Multinomial(w_i, p_i)`` per (chain, draw, row); ``probabilities`` (..., rows, K)."""
+    p = np.clip(probabilities, 0.0, None)
+    p = p / p.sum(axis=-1, keepdims=True)
+    n = np.broadcast_to(whole_weights(rng, weights), p.shape[:-1])
+    return rng.multinomial(n, p)

@@ -13,6 +13,7 @@ def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for index, row in frame.iterrows():
         cells = [str(index)] + [format(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
+        cells = [c.replace("|", "\\|") for c in cells]  # cutpoint names (Low|Medium) are not cell borders
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -71,15 +72,16 @@ def write_report(
             f"{loo['n_pareto_k_high']} observations with Pareto k > {loo['pareto_k_threshold']}.",
             "",
         ]
-    loglik = diagnostics.get("log_likelihood")
-    if loglik:
-        parts += [
-            "## Log likelihood",
-            "",
-            f"At the {loglik['at']}: log likelihood {loglik['loglik']:.4f}, AIC {loglik['aic']:.2f}, "
-            f"BIC {loglik['bic']:.2f} ({loglik['n_params']} free parameters, n = {loglik['n_obs']:g}).",
-            "",
-        ]
+    logliks = [diagnostics[k] for k in ("log_likelihood", "marginal_log_likelihood") if diagnostics.get(k)]
+    if logliks:
+        parts += ["## Log likelihood", ""]
+        for loglik in logliks:
+            parts += [
+                f"At the {loglik['at']}: log likelihood {loglik['loglik']:.4f}, AIC {loglik['aic']:.2f}, "
+                f"BIC {loglik['bic']:.2f} ({loglik['n_params']} free parameters, n = {loglik['n_obs']:g}); "
+                f"{loglik.get('kind', 'kind not recorded')}.",
+                "",
+            ]
     shown = summary[["mean", "sd", "eti90_lb", "eti90_ub", "r_hat", "ess_bulk"]] if "eti90_lb" in summary else summary
     parts += ["## Effects", "", _markdown_table(shown), ""]
     if figures:
@@ -94,7 +96,9 @@ def write_report(
 
 def _sampler_line(sampler: dict[str, Any]) -> str:
     if sampler.get("name") == "map":
-        return "posterior mode"
+        return "posterior mode: priors included, not the maximum likelihood estimate"
+    if sampler.get("name") == "mle":
+        return "maximum likelihood, no prior: standard errors from the observed information"
     return (
         f"{sampler.get('chains')} chains x ({sampler.get('tune')} tuning + "
         f"{sampler.get('draws')} draws), {sampler.get('cores')} cores"

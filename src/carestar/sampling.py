@@ -2,7 +2,9 @@
 
 Every sampler returns the same ``xarray.DataTree``: posterior, sample_stats,
 observed_data, log_likelihood and posterior_predictive, so nothing downstream knows which
-sampler ran. ``sampler.name=map`` hands over to ``carestar.mode``.
+sampler ran. ``sampler.name=map`` hands over to ``carestar.mode`` (the posterior mode);
+``sampler.name=mle`` is run by ``carestar.tasks`` through ``carestar.mle`` (it needs the
+model's design, not only its PyMC graph).
 """
 
 from __future__ import annotations
@@ -73,13 +75,13 @@ def sample(
 
 def check_sampler(sampler: dict[str, Any]) -> None:
     """Refuse, before any work, a sampler config that cannot run here."""
-    if sampler.get("name") == "map":
+    if sampler.get("name") in ("map", "mle"):  # optimisers: carestar.mode, carestar.mle
         return
     nuts_sampler = sampler.get("nuts_sampler")
     if nuts_sampler not in NUTS_SAMPLERS:
         raise ConfigError(
             f"sampler {sampler.get('name')!r} has nuts_sampler={nuts_sampler!r}; "
-            f"expected one of {NUTS_SAMPLERS} or sampler=map"
+            f"expected one of {NUTS_SAMPLERS}, or sampler=map / sampler=mle"
         )
     if nuts_sampler != "pymc":
         try:

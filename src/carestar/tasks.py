@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from carestar import diagnostics as diag
+from carestar import mle
 from carestar.errors import ConfigError
 from carestar.mode import (
     information_criteria,
@@ -55,6 +56,8 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
     with clock.stage("load"):
         data = instantiate(cfg.data)
         model = instantiate(cfg.model)
+        if sampler.get("name") == "mle":
+            mle.check_supported(model)
         prepared = model.prepare(data)
     if not model.samples:
         return _fit_without_sampling(cfg, run_path, clock, data, model, prepared)
@@ -62,20 +65,23 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
         pm_model = model.build(prepared)
     run = RunDirectory(run_path)
     with clock.stage("sample"):
-        idata = sample(
-            pm_model,
-            sampler,
-            seed,
-            initvals=model.initvals(prepared),
-            pointwise=lambda tree, s: model.pointwise(tree, prepared, s),
-        )
+        if sampler.get("name") == "mle":
+            idata = mle.maximum_likelihood(model, prepared, sampler, seed)
+        else:
+            idata = sample(
+                pm_model,
+                sampler,
+                seed,
+                initvals=model.initvals(prepared),
+                pointwise=lambda tree, s: model.pointwise(tree, prepared, s),
+            )
     with clock.stage("postprocess"):
         idata = model.postprocess(idata, prepared)
         gates = OmegaConf.to_container(cfg.diagnostics, resolve=True)
         convergence = diag.convergence(idata, diag.resolve(idata, model.monitored(idata)), gates)
         model_checks = model.diagnostics(idata, prepared)
         # a model whose likelihood is not an observed variable (latent classes) reports its own
-        loglik = model_checks.pop("log_likelihood", None) or _log_likelihood_report(
+        loglik = model_checks.pop("log_likelihood", None) or mle.statistics(idata) or _log_likelihood_report(
             pm_model, idata, sampler, prepared
         )
         diagnostics = {
@@ -85,8 +91,10 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
             "log_likelihood": loglik,
             **model_checks,
         }
+        if sampler.get("name") != "mle" and (marginal := mle.marginal_at_posterior_mean(model, prepared, idata)):
+            diagnostics["marginal_log_likelihood"] = marginal
         effects = diag.resolve(idata, model.effects())
-        summary = diag.summary(idata, effects or None)
+        summary = mle.summary(idata) if sampler.get("name") == "mle" else diag.summary(idata, effects or None)
     with clock.stage("write"):
         run.write_posterior(idata)
         summary.to_csv(run.file("summary.csv"))
@@ -167,9 +175,10 @@ def _print_verdict(run_path: Path, diagnostics: dict[str, Any]) -> None:
     for name, check in diagnostics["convergence"].get("checks", {}).items():
         mark = "pass" if check["passed"] else "FAIL"
         print(f"  {name:14s} {check['value']:>10.4g}  threshold {check['threshold']:<8g} {mark}")
-    loglik = diagnostics.get("log_likelihood")
-    if loglik:
-        print(f"  log likelihood at the {loglik['at']}: {loglik['loglik']:.4f} (AIC {loglik['aic']:.2f}, BIC {loglik['bic']:.2f})")
+    for key in ("log_likelihood", "marginal_log_likelihood"):
+        if loglik := diagnostics.get(key):
+            print(f"  log likelihood at the {loglik['at']}: {loglik['loglik']:.4f} (AIC {loglik['aic']:.2f}, "
+                  f"BIC {loglik['bic']:.2f}); {loglik.get('kind', '')}")
 
 
 def _log_likelihood_report(pm_model, idata, sampler: dict[str, Any], prepared) -> dict[str, Any] | None:
@@ -186,7 +195,10 @@ def _log_likelihood_report(pm_model, idata, sampler: dict[str, Any], prepared) -
     weights = getattr(prepared, "weights", None)
     n_obs = float(weights.sum()) if weights is not None else n_observations(pm_model)
     where = "posterior mode" if sampler.get("name") == "map" else "posterior mean"
-    return {"at": where, **information_criteria(loglik, n_free_parameters(pm_model), n_obs)}
+    groups = getattr(prepared, "groups", ())
+    kind = ("conditional on the group effects at that point (every group effect counted as a parameter)"
+            if groups else "the likelihood (no group effects)")
+    return {"at": where, "kind": kind, **information_criteria(loglik, n_free_parameters(pm_model), n_obs)}
 
 
 def simulate(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
