@@ -50,8 +50,8 @@ from carestar.errors import ConfigError
 from carestar.likelihood import (group_effects, linear_predictor_draws, observed, point_replicates,
                                  whole_weights)
 from carestar.modelling import Model
-from carestar.priors import (at_reference, check_design, column_scaling, effects_markdown, effects_of,
-                             scaled_effects, slope_scales)
+from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown,
+                             effects_of, scaled_effects, slope_scales)
 from carestar.tidy_csv import TidyTable
 
 DEFAULT_PRIORS: dict[str, dict[str, float]] = {
@@ -73,22 +73,7 @@ class BinomialModel(Model):
                 "model.formula='incidence | trials(size) ~ C(period) + (1|herd)'"
             )
         self.formula = formula
-        self.priors = {k: dict(v) for k, v in DEFAULT_PRIORS.items()}
-        for block, values in dict(priors or {}).items():
-            if block not in DEFAULT_PRIORS:
-                raise ConfigError(
-                    f"model.priors.{block} is not a prior of the binomial model; "
-                    f"expected one of {list(DEFAULT_PRIORS)}"
-                )
-            for key, value in dict(values or {}).items():
-                if key not in DEFAULT_PRIORS[block]:
-                    raise ConfigError(
-                        f"model.priors.{block}.{key} is not a parameter; expected one of "
-                        f"{list(DEFAULT_PRIORS[block])}"
-                    )
-                if key == "sigma" and not float(value) > 0:
-                    raise ConfigError(f"model.priors.{block}.sigma must be > 0, got {value}")
-                self.priors[block][key] = float(value)
+        self.priors = checked_priors(priors, DEFAULT_PRIORS, "binomial")
 
     # -- data -> design -------------------------------------------------------------
     def prepare(self, data: Any) -> RegressionDesign:

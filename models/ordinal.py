@@ -13,12 +13,14 @@ For row i (an organisation-year, or a row of a tidy CSV) with K ordered categori
   (``carestar.priors``). Sampled as ``beta_per_sd`` on centred, scaled columns; ``beta`` is
   per unit of the user's column. A positive effect moves mass to higher categories (the
   MASS::polr convention).
-- Cutpoints are induced by a Dirichlet prior on the category probabilities of the
-  **average row** (every predictor at its mean, group and year effects at 0):
-  ``pi ~ Dirichlet(priors.cutpoints.alpha)`` (1: uniform over the simplex),
-  ``c*_k = F^{-1}(pi_1 + ... + pi_k)`` (proper, ordered by construction, and the same
-  whichever level of a factor is the reference). Reported ``cutpoints`` are R's, at
-  ``x = 0``: ``c_k = c*_k + sum_j beta_j m_j`` (``m_j`` the column means).
+- Cutpoints: ordered, each ``c*_k ~ StudentT(nu = 3, 0, 2.5)`` (``priors.cutpoints``:
+  brms's default for the intercepts of an ordinal model) at the **average row** (every
+  predictor at its mean, group and year effects at 0), so the prior does not depend on which
+  level of a factor is the reference. Reported ``cutpoints`` are R's, at ``x = 0``:
+  ``c_k = c*_k + sum_j beta_j m_j`` (``m_j`` the column means). (The earlier default, a
+  Dirichlet on the category probabilities at ``eta = 0``, put a logistic density on every
+  cutpoint and pulled small data sets' outer cutpoints and effects in: ``R ordinal``'s wine
+  data by 0.3 SE.)
 - Group terms (the study's organisations across years; ``(1|g)`` / ``(x|g)`` in a
   formula) are non-centred: ``b_g = sd * z_g``, ``z_g ~ N(0, 1)``,
   ``sd ~ HalfNormal(priors.group_sd.sigma)`` (divided by the SD of a slope's column).
@@ -42,14 +44,15 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from pymc.distributions.transforms import ordered
 
 from carestar.design import RegressionDesign
 from carestar.errors import ConfigError
 from carestar.likelihood import (group_effects, linear_predictor_draws, observed, point_replicates,
                                  replicate_weights)
 from carestar.modelling import Model
-from carestar.priors import (at_reference, check_design, column_scaling, effects_markdown, effects_of,
-                             scaled_effects, slope_scales)
+from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown,
+                             effects_of, scaled_effects, slope_scales)
 from carestar.study import Study
 from carestar.study_design import ratings_design
 from models import ordinal_figures
@@ -59,7 +62,7 @@ DEFAULT_PRIORS: dict[str, dict[str, float]] = {  # conf/model/ordinal.yaml; care
     "effects": {"sigma": 2.5},
     "group_sd": {"sigma": 1.0},
     "year_effects": {"sigma": 1.0},
-    "cutpoints": {"alpha": 1.0},
+    "cutpoints": {"nu": 3.0, "sigma": 2.5},
 }
 
 
@@ -158,6 +161,16 @@ def observed_log_prob(link: str, eta, cutpoints, y, n_categories: int,
     return pt.log(pt.clip(F_upper - F_lower, 1e-300, 1.0))
 
 
+def observed_cutpoints(link: str, design: RegressionDesign) -> np.ndarray:
+    """The link quantiles of the observed cumulative category shares (weights counted): the
+    cutpoints of a model without effects, where the optimiser and the samplers start."""
+    K = len(design.categories)
+    w = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
+    cum = np.cumsum(np.bincount(design.y, weights=w, minlength=K))[:-1] / w.sum()
+    cum = np.clip(cum, 0.01, 0.99) + 1e-4 * np.arange(K - 1)  # strictly increasing
+    return link_quantile(link, cum)
+
+
 def row_log_likelihood(link: str, eta: np.ndarray, cutpoints: np.ndarray, y: np.ndarray,
                        lowest: np.ndarray | None = None) -> np.ndarray:
     """log P(y_i | eta_i) with numpy, from the two cutpoints around each observed category
@@ -170,8 +183,9 @@ def row_log_likelihood(link: str, eta: np.ndarray, cutpoints: np.ndarray, y: np.
     floor = 0 if lowest is None else np.asarray(lowest, int)
     upper = padded[..., y + 1]
     lower = np.where(y <= floor, -np.inf, padded[..., y])
-    with np.errstate(over="ignore", divide="ignore"):
-        return np.log(link_cdf(link, upper - eta) - link_cdf(link, lower - eta))
+    with np.errstate(over="ignore"):
+        P = link_cdf(link, upper - eta) - link_cdf(link, lower - eta)
+    return np.log(np.clip(P, 1e-300, 1.0))  # clipped as in observed_log_prob
 
 
 def link_pdf(link: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,14 +250,14 @@ class OrdinalModel(Model):
         self.lowest_stars = {int(k): int(v) for k, v in (lowest_stars or {}).items()}
         self.formula = formula
         self.figure_year = figure_year
-        self.priors = priors or {}
+        self.priors = checked_priors(priors, DEFAULT_PRIORS, "ordinal")
 
     def lowest_category(self, year) -> int:
         """The lowest category the rating regime of ``year`` awarded (``model.lowest_stars``)."""
         return self.lowest_stars.get(int(year), 0) if year is not None else 0
 
     def _prior(self, block: str, key: str) -> float:
-        return float(self.priors.get(block, {}).get(key, DEFAULT_PRIORS[block][key]))
+        return self.priors[block][key]
 
     # -- data -> design -------------------------------------------------------------
     def prepare(self, data: Any) -> RegressionDesign:
@@ -295,14 +309,15 @@ class OrdinalModel(Model):
                 )
                 eta = eta + tau[design.period.codes]
             eta = eta + np.zeros(design.n)  # one value per row, even for y ~ 1
-            pi = pm.Dirichlet(
-                "category_probs",
-                a=np.full(K, self._prior("cutpoints", "alpha")),
-                dims="category",
+            cutpoints = pm.StudentT(
+                "cutpoints_at_mean",
+                nu=self._prior("cutpoints", "nu"),
+                mu=0.0,
+                sigma=self._prior("cutpoints", "sigma"),
+                dims="cutpoint",
+                transform=ordered,  # starts from ``initvals`` (zeros are not ordered)
             )
-            cutpoints_at_mean = link_quantile(self.link, pt.cumsum(pi)[:-1])
-            pm.Deterministic("cutpoints", cutpoints_at_mean + at_reference(beta, scaling), dims="cutpoint")
-            cutpoints = cutpoints_at_mean
+            pm.Deterministic("cutpoints", cutpoints + at_reference(beta, scaling), dims="cutpoint")
             lowest = design.lowest if design.lowest is not None and design.lowest.any() else None
 
             def stars(eta, cutpoints):  # the distribution, for draws
@@ -314,6 +329,11 @@ class OrdinalModel(Model):
             observed(design.outcome, stars, (eta, cutpoints), design.y, design.weights,
                      dims="obs", logp=log_prob)
         return model
+
+    def initvals(self, design: RegressionDesign) -> dict[str, np.ndarray]:
+        """Every chain starts with the cutpoints of the observed category shares (the
+        ordered transform cannot start from the prior's centre, all cutpoints at 0)."""
+        return {"cutpoints_at_mean": observed_cutpoints(self.link, design)}
 
     # -- after sampling -------------------------------------------------------------
     def pointwise(self, idata: xr.DataTree, design: RegressionDesign, seed: int) -> dict[str, xr.Dataset] | None:
@@ -363,13 +383,9 @@ class OrdinalModel(Model):
         started at the link quantiles of the observed cumulative shares."""
         from carestar.mle import Family
 
-        K = len(design.categories)
-        w = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
-        cum = np.cumsum(np.bincount(design.y, weights=w, minlength=K))[:-1] / w.sum()
-        cum = np.clip(cum, 0.01, 0.99) + 1e-4 * np.arange(K - 1)  # strictly increasing
         lowest = design.lowest
         names = tuple(f"cutpoints[{a}|{b}]" for a, b in zip(design.categories, design.categories[1:]))
-        family = Family(names, link_quantile(self.link, cum),
+        family = Family(names, observed_cutpoints(self.link, design),
                         lambda eta, c: row_log_likelihood(self.link, eta, c, design.y, lowest),
                         lambda eta, c: row_derivatives(self.link, eta, c, design.y, lowest),
                         sign=1, ordered=True)
@@ -380,7 +396,7 @@ class OrdinalModel(Model):
 
     def monitored(self, idata: xr.DataTree) -> list[str]:
         """The sampled parameters (group effects through their non-centred ``*_z``)."""
-        return ["beta", "cutpoints", "category_probs", "*_sd", "*_z", "year_effect"]
+        return ["beta", "cutpoints", "*_sd", "*_z", "year_effect"]
 
     def tables(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, pd.DataFrame]:
         tables = {}

@@ -36,11 +36,29 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from carestar.design import GroupTerm, RegressionDesign
-from carestar.errors import DataError
+from carestar.errors import ConfigError, DataError
 
 log = logging.getLogger("carestar")
 
 __all__ = ["ColumnScaling", "check_design", "column_scaling", "scaled_effects", "effects_table"]
+
+
+def checked_priors(priors, defaults: dict[str, dict[str, float]], model: str) -> dict[str, dict[str, float]]:
+    """The defaults updated by ``model.priors``; an unknown block or parameter, or a scale
+    that is not positive, is a ``ConfigError`` (a misspelt prior must not be ignored)."""
+    out = {block: dict(values) for block, values in defaults.items()}
+    for block, values in dict(priors or {}).items():
+        if block not in defaults:
+            raise ConfigError(f"model.priors.{block} is not a prior of the {model} model; "
+                              f"expected one of {list(defaults)}")
+        for key, value in dict(values or {}).items():
+            if key not in defaults[block]:
+                raise ConfigError(f"model.priors.{block}.{key} is not a parameter; expected one of "
+                                  f"{list(defaults[block])}")
+            if key in ("sigma", "nu") and not float(value) > 0:
+                raise ConfigError(f"model.priors.{block}.{key} must be > 0, got {value}")
+            out[block][key] = float(value)
+    return out
 
 
 @dataclass(frozen=True)
