@@ -51,7 +51,7 @@ from carestar.likelihood import (group_effects, linear_predictor_draws, observed
                                  whole_weights)
 from carestar.modelling import Model
 from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown,
-                             effects_of, scaled_effects, slope_scales)
+                             effects_of, observation_counts, scaled_effects, slope_scales)
 from carestar.tidy_csv import TidyTable
 
 DEFAULT_PRIORS: dict[str, dict[str, float]] = {
@@ -109,7 +109,7 @@ class BinomialModel(Model):
                 eta = eta + at_reference(beta, scaling)
             group_sigma = self.priors["group_sd"]["sigma"]
             for term in design.groups:
-                eta = eta + group_effects(term, group_sigma / slope_scales(term, design.weights))
+                eta = eta + group_effects(term, group_sigma / slope_scales(term, observation_counts(design)))
             eta = eta + np.zeros(design.n)  # one value per row, even for y ~ 1
             if design.trials is None:
                 make, params = (lambda logit_p: pm.Bernoulli.dist(logit_p=logit_p)), (eta,)

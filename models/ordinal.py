@@ -52,7 +52,7 @@ from carestar.likelihood import (group_effects, linear_predictor_draws, observed
                                  replicate_weights)
 from carestar.modelling import Model
 from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown,
-                             effects_of, scaled_effects, slope_scales)
+                             effects_of, observation_counts, scaled_effects, slope_scales)
 from carestar.study import Study
 from carestar.study_design import ratings_design
 from models import ordinal_figures
@@ -299,7 +299,7 @@ class OrdinalModel(Model):
             beta, eta = scaled_effects(design, scaling, self._prior("effects", "sigma"))
             group_sigma = self._prior("group_sd", "sigma")
             for term in design.groups:
-                eta = eta + group_effects(term, group_sigma / slope_scales(term, design.weights))
+                eta = eta + group_effects(term, group_sigma / slope_scales(term, observation_counts(design)))
             if design.period is not None:
                 model.add_coords({design.period.name: list(design.period.levels)})
                 tau = pm.ZeroSumNormal(

@@ -2,8 +2,8 @@
 
 Every effect column ``x_j`` of a regression design (a numeric predictor, a treatment dummy,
 an interaction) enters the model centred and scaled, ``z_j = (x_j - m_j) / s_j``, with
-``m_j`` and ``s_j`` its mean and SD over the rows fitted (frequency weights counted, SD with
-``n - 1``), and::
+``m_j`` and ``s_j`` its mean and SD over the observations fitted (a row counted as often as
+its frequency weight times its binomial trials, SD with ``n - 1``), and::
 
     beta_per_sd_j ~ Normal(0, sigma)          sigma = priors.effects.sigma (2.5)
     beta_j = beta_per_sd_j / s_j              reported: per unit of the user's column
@@ -82,6 +82,17 @@ def _weighted_moments(values: np.ndarray, weights: np.ndarray | None) -> tuple[n
     return mean, np.sqrt(var)
 
 
+def observation_counts(design: RegressionDesign) -> np.ndarray | None:
+    """How many observations each row stands for: its frequency weight times its binomial
+    trials (None: one each). Column means and SDs count these, so aggregated and expanded
+    rows get the same priors."""
+    counts = None if design.weights is None else np.asarray(design.weights, float)
+    if design.trials is not None:
+        trials = np.asarray(design.trials, float)
+        counts = trials if counts is None else counts * trials
+    return counts
+
+
 def column_scaling(design: RegressionDesign, source: str | None = None) -> ColumnScaling:
     """The centre and scale of every effect column; a constant column is refused.
 
@@ -90,7 +101,7 @@ def column_scaling(design: RegressionDesign, source: str | None = None) -> Colum
     its prior alone, so it is a ``DataError`` naming the column.
     """
     values = design.X.to_numpy(float)
-    mean, sd = _weighted_moments(values, design.weights)
+    mean, sd = _weighted_moments(values, observation_counts(design))
     constant = [name for name, s in zip(design.effects, sd) if not s > 1e-12 * max(1.0, abs(values).max())]
     if constant:
         raise DataError(
