@@ -15,9 +15,10 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from carestar.errors import EXIT_USER_ERROR, user_error  # noqa: E402
+from carestar.errors import EXIT_GATES_FAILED, EXIT_USER_ERROR, user_error  # noqa: E402
 
 failed_jobs: list[str] = []
+gates_failed: list[str] = []  # runs written, marked failed: exit status 3 (a sweep: unless a job failed)
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
@@ -28,7 +29,9 @@ def main(cfg: DictConfig) -> None:
 
     log = logging.getLogger("carestar")
     try:
-        run_task(cfg)
+        result = run_task(cfg)
+        if result.get("diagnostics_passed") is False:
+            gates_failed.append(HydraConfig.get().runtime.output_dir)
     except Exception as exc:
         error = user_error(exc)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -47,6 +50,11 @@ if __name__ == "__main__":
     # The interpreter's final collection would traverse the millions of objects the model
     # compilers left behind (about 2 s); the run's files are written and closed by now.
     gc.freeze()
+    if gates_failed:
+        print(f"carestar: {len(gates_failed)} run(s) failed their diagnostic gates (written, marked failed): "
+              f"{', '.join(gates_failed)}", file=sys.stderr)
     if failed_jobs:
         print(f"carestar: {len(failed_jobs)} job(s) of the sweep failed: {', '.join(failed_jobs)}", file=sys.stderr)
         sys.exit(1)
+    if gates_failed:
+        sys.exit(EXIT_GATES_FAILED)

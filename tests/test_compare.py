@@ -20,18 +20,21 @@ import yaml
 
 from carestar import diagnostics as diag
 from carestar.compare import compare_runs, compare_task, probability_of_direction
-from carestar.errors import CarestarError
+from carestar.errors import EXIT_GATES_FAILED, CarestarError
 from carestar.runs import RunDirectory
 
 GATES = {"max_rhat": 1.01, "min_ess_bulk": 400, "min_ess_tail": 400, "max_divergences": 0, "min_bfmi": 0.3}
 N = 80
 
 
-def _write_run(path: Path, idata, y: np.ndarray, *, overrides: list[str], model: str = "tiny") -> Path:
+def _write_run(path: Path, idata, y: np.ndarray, *, overrides: list[str], model: str = "tiny",
+               passed: bool = True) -> Path:
+    """A run as ``task=fit`` writes it; ``passed``: its verdict (the tiny fits' 300 draws are
+    too few for the default ESS gate, so the verdict is set, not computed)."""
     run = RunDirectory(path)
     run.write_posterior(idata)
     run.write_json("diagnostics.json", {
-        "passed": False,
+        "passed": passed,
         "convergence": diag.convergence(idata, diag.resolve(idata, None), GATES),
         "loo": diag.loo(idata) if "log_likelihood" in idata.children else None,
     })
@@ -44,7 +47,7 @@ def _write_run(path: Path, idata, y: np.ndarray, *, overrides: list[str], model:
         "config_hash": hashlib.sha256(" ".join(overrides).encode()).hexdigest(),
         "seed": 1,
         "sampler": "pymc",
-        "diagnostics_passed": False,
+        "diagnostics_passed": passed,
     })
     return path
 
@@ -81,6 +84,7 @@ def tiny_runs(tmp_path_factory) -> dict[str, Path]:
     nolog = good.copy()
     del nolog["log_likelihood"]
     return {
+        "failed": _write_run(root / "failed", good, y, overrides=["model=tiny", "sampler=smoke"], passed=False),
         "good": _write_run(root / "good", good, y, overrides=["model=tiny", "prior=vague"]),
         "bad": _write_run(root / "bad", bad, y, overrides=["model=tiny", "prior=pinned"]),
         "shifted": _write_run(root / "shifted", shifted, y + 3.0, overrides=["model=tiny", "data=shifted"]),
@@ -101,6 +105,35 @@ def test_loo_table_ranks_the_better_model_first(tiny_runs, tmp_path):
     assert manifest["best_by_loo"] == "prior=vague"
 
 
+def test_a_run_that_failed_its_gates_is_listed_but_never_ranked(tiny_runs, tmp_path):
+    """The failed run has the best elpd (it holds the good fit's draws): it is listed with
+    its elpd, marked, and given no rank or weight; the passing runs are ranked without it.
+    Before: it was ranked with the others (here it tied for best)."""
+    out = tmp_path / "cmp"
+    manifest = compare_runs([tiny_runs["failed"], tiny_runs["bad"], tiny_runs["good"]], out)
+    table = pd.read_csv(out / "tables" / "loo.csv", index_col="run")
+    failed = "sampler=smoke"  # the override in which it differs
+    assert list(table.index) == ["prior=vague", "prior=pinned", failed]
+    assert table.loc[failed, "passed_gates"] == False  # noqa: E712 (a CSV column of booleans)
+    assert np.isnan(table.loc[failed, "rank"]) and np.isnan(table.loc[failed, "weight"])
+    assert table.loc[failed, "elpd_loo"] == pytest.approx(table.loc["prior=vague", "elpd_loo"])
+    assert table.loc[["prior=vague", "prior=pinned"], "weight"].sum() == pytest.approx(1.0, abs=1e-6)
+    assert manifest["best_by_loo"] == "prior=vague" and manifest["failed_gates"] == [failed]
+    report = (out / "report.md").read_text()
+    assert "Not ranked, because they failed their diagnostic gates" in report and failed in report
+    alone = compare_runs([tiny_runs["failed"], tiny_runs["bad"]], tmp_path / "alone")
+    assert alone["best_by_loo"] == "prior=pinned"  # the only run that passed, not the better one
+
+
+def test_no_run_is_best_when_none_passed(tiny_runs, tmp_path):
+    failed_again = tmp_path / "failed_again"
+    shutil.copytree(tiny_runs["failed"], failed_again)
+    (failed_again / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["model=tiny", "sampler=tiny"]))
+    manifest = compare_runs([tiny_runs["failed"], failed_again], tmp_path / "cmp")
+    assert manifest["best_by_loo"] is None
+    assert "none did, so none is ranked" in (tmp_path / "cmp" / "report.md").read_text()
+
+
 def test_outputs_and_manifest(tiny_runs, tmp_path):
     out = tmp_path / "cmp"
     compare_runs([tiny_runs["good"], tiny_runs["bad"]], out, command="python run.py task=compare")
@@ -116,7 +149,7 @@ def test_outputs_and_manifest(tiny_runs, tmp_path):
     assert list(diagnostics.index) == ["prior=vague", "prior=pinned"]
     report = (out / "report.md").read_text()
     assert "![forest_shared](figures/forest_shared.png)" in report
-    assert "Best by elpd_loo: **prior=vague**" in report
+    assert "best by elpd_loo: **prior=vague**" in report
     assert not (out / "_incomplete").exists()
 
 
@@ -238,12 +271,12 @@ def test_compare_two_smoke_runs(tmp_path):
     for link in ("probit", "logit"):
         runs[link] = tmp_path / link
         result = run_cli("model=ordinal", "sampler=smoke", f"model.link={link}", f"hydra.run.dir={runs[link]}")
-        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.returncode == EXIT_GATES_FAILED, result.stderr[-3000:]  # written, marked failed
     out = tmp_path / "cmp"
     manifest = compare_runs([runs["probit"], runs["logit"]], out)
     loo = pd.read_csv(out / "tables" / "loo.csv", index_col="run")
     assert set(loo.index) == {"model.link=probit", "model.link=logit"}
-    assert loo["weight"].sum() == pytest.approx(1.0, abs=1e-6)
+    assert not loo["passed_gates"].any() and manifest["best_by_loo"] is None  # smoke fits rank nowhere
     assert (loo["elpd_loo"] < 0).all()
     assert {"beta", "cutpoints", "org_sd", "year_effect"} <= set(manifest["shared_parameters"])
     assert "org_z" in manifest["left_out_parameters"]

@@ -3,20 +3,48 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
 import xarray as xr
 
+from carestar import diagnostics as diag
+from carestar.errors import EXIT_GATES_FAILED
+
 pytestmark = pytest.mark.slow
 
 
-def test_run_exits_cleanly_and_says_where(smoke_run):
+def test_run_exits_with_the_gate_status_and_says_where(smoke_run):
+    """Smoke draws are too few for the gates: the run is written, marked failed, and exits
+    with EXIT_GATES_FAILED (3), not 0, so a script can tell."""
     run_dir, result = smoke_run
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == EXIT_GATES_FAILED, result.stderr[-3000:]
     assert f"run written to {run_dir}" in result.stdout
-    # smoke draws are too few for the gates: the run is written, marked failed
     assert "diagnostics FAILED" in result.stdout
+    assert "failed their diagnostic gates" in result.stderr
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "complete"
+
+
+def test_printed_verdict_diagnostics_and_report_agree(smoke_run):
+    """Every gate (the convergence checks and PSIS-LOO's Pareto k) with the same value,
+    threshold and result in the printed verdict, diagnostics.json and report.md."""
+    run_dir, result = smoke_run
+    diagnostics = json.loads((run_dir / "diagnostics.json").read_text())
+    report = (run_dir / "report.md").read_text()
+    gates = diag.gate_lines(diagnostics)
+    assert [name for name, *_ in gates][-1] == "max_pareto_k" and len(gates) == 6
+    printed = {m[0]: m[1:] for m in re.findall(r"^  (\w+)\s+(\S+)\s+threshold (\S+)\s+(pass|FAIL)$",
+                                               result.stdout, flags=re.M)}
+    tabled = {m[0]: m[1:] for m in re.findall(r"^\| (\w+) \| (\S+) \| (\S+) \| (pass|FAIL) \|$", report, flags=re.M)}
+    for name, value, threshold, passed in gates:
+        for shown in (printed[name], tabled[name]):
+            assert float(shown[0]) == pytest.approx(value, rel=1e-3) and float(shown[1]) == threshold
+            assert shown[2] == ("pass" if passed else "FAIL"), name
+    verdict = all(passed for *_, passed in gates)
+    assert diagnostics["passed"] is verdict is False
+    assert ("Diagnostics: PASSED" if verdict else "Diagnostics: FAILED") in report
+    assert json.loads((run_dir / "run.json").read_text())["diagnostics_passed"] is verdict
 
 
 def test_posterior_file_holds_every_group(smoke_run):
@@ -63,6 +91,7 @@ def test_figures_and_report(smoke_run):
         assert path.stat().st_size > 10_000, name
         assert f"figures/{name}.png" in (run_dir / "report.md").read_text()
     table = pd.read_csv(run_dir / "tables" / "figure1_probabilities.csv")
+    assert sorted(table["stars"].unique()) == [1, 2, 3]  # 2007: no 0 stars awarded
     sums = table.groupby("strategy_type")["mean"].sum()
     assert sums.between(0.999, 1.001).all()
     assert not (run_dir / "_incomplete").exists()
@@ -75,7 +104,7 @@ def test_same_command_same_posterior(smoke_run, tmp_path):
     run_dir, _ = smoke_run
     again = tmp_path / "again"
     result = run_cli("model=ordinal", "sampler=smoke", f"hydra.run.dir={again}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == EXIT_GATES_FAILED, result.stderr[-3000:]
     first, second = (json.loads((d / "run.json").read_text()) for d in (run_dir, again))
     assert first["data_hash"] == second["data_hash"]
     assert first["config_hash"] == second["config_hash"]

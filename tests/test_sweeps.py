@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import run_cli
 
+from carestar.errors import EXIT_GATES_FAILED
+
 
 def test_a_failed_job_does_not_stop_the_sweep(tmp_path):
     result = run_cli("-m", "model.predictors=[budget],[staff]", f"hydra.sweep.dir={tmp_path}")
@@ -21,6 +23,8 @@ def test_a_sweep_writes_one_complete_run_per_setting(tmp_path):
     result = run_cli(
         "-m", "model=ordinal", "model.link=logit,probit", "sampler=smoke", f"hydra.sweep.dir={tmp_path}"
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    # both smoke runs fail their gates: the sweep finishes both and exits 3 (not 1: no job failed)
+    assert result.returncode == EXIT_GATES_FAILED, result.stderr[-2000:]
     runs = sorted(p.parent.name for p in tmp_path.rglob("run.json"))
     assert runs == ["0", "1"]
+    assert "2 run(s) failed their diagnostic gates" in result.stderr

@@ -400,7 +400,7 @@ def compare_runs(
         loo_table = None
         if loo:
             elpds = {run.label: diag.loo_pointwise(run.tree, loglik_var) for run in runs}
-            loo_table = diag.compare_loo(elpds, pareto_k_max)
+            loo_table = ranked_loo(elpds, {run.label: passed_gates(run) for run in runs}, pareto_k_max)
         variables, left_out = shared_variables(runs, max_elements)
         differences = differences_table(runs, variables, seed=seed)
         diagnostics = diagnostics_table(runs)
@@ -430,7 +430,8 @@ def compare_runs(
         "loo_variable": loglik_var,
         "shared_parameters": variables,
         "left_out_parameters": left_out,
-        "best_by_loo": None if loo_table is None else str(loo_table.index[0]),
+        "best_by_loo": best_run(loo_table),
+        "failed_gates": [run.label for run in runs if not passed_gates(run)],
         "tables": tables,
         "figures": {"forest_shared": "figures/forest_shared.png"} if forest is not None else {},
         "seed": seed,
@@ -443,8 +444,52 @@ def compare_runs(
     run_dir.complete(manifest)
     print(f"carestar: compared {len(runs)} runs; written to {out}")
     if loo_table is not None:
-        print(f"  best by LOO: {loo_table.index[0]}")
+        best = best_run(loo_table)
+        print(f"  best by LOO: {best}" if best else "  best by LOO: none (no run passed its diagnostic gates)")
+    for label in manifest["failed_gates"]:
+        print(f"  not ranked (failed its diagnostic gates): {label}")
     return manifest
+
+
+def passed_gates(run: Run) -> bool:
+    """Whether the run passed its diagnostic gates, as it recorded them (``diagnostics.json``,
+    else ``run.json``); a run that says nothing has not shown that it passed."""
+    file = run.path / "diagnostics.json"
+    if file.is_file():
+        return bool(json.loads(file.read_text()).get("passed", False))
+    return bool(run.manifest.get("diagnostics_passed", False))
+
+
+def ranked_loo(elpds: dict[str, Any], passed: dict[str, bool], pareto_k_max: float) -> pd.DataFrame:
+    """The LOO table: the runs that passed their gates ranked (best first, stacking weights
+    among them), then the failed ones, listed with their own elpd but no rank, weight or
+    difference: a run whose draws failed the gates is never the best one."""
+    eligible = {label: e for label, e in elpds.items() if passed[label]}
+    if len(eligible) >= 2:
+        table = diag.compare_loo(eligible, pareto_k_max)
+    else:
+        table = pd.DataFrame(
+            [{"run": label, "rank": 0, **diag.loo_alone(e, pareto_k_max), "elpd_diff": 0.0, "dse": 0.0,
+              "weight": 1.0} for label, e in eligible.items()],
+            columns=["run", "rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo",
+                     "n_pareto_k_high", "max_pareto_k", "n_obs", "n_draws"],
+        ).set_index("run")
+    failed = [{"run": label, **diag.loo_alone(e, pareto_k_max)} for label, e in elpds.items() if not passed[label]]
+    table["passed_gates"] = True
+    if failed:
+        rows = pd.DataFrame(failed).set_index("run").assign(passed_gates=False)
+        table = pd.concat([table, rows]) if len(table) else rows.reindex(columns=list(table.columns))
+        table.loc[rows.index, "passed_gates"] = False
+    table.index.name = "run"
+    return table
+
+
+def best_run(loo_table: pd.DataFrame | None) -> str | None:
+    """The best run by LOO among those that passed their gates (None if none did)."""
+    if loo_table is None:
+        return None
+    ranked = loo_table[loo_table["passed_gates"].astype(bool)]
+    return str(ranked.index[0]) if len(ranked) else None
 
 
 def _input_record(run: Run) -> dict[str, Any]:
@@ -535,16 +580,23 @@ def write_compare_report(
     if loo_table is None:
         parts += ["Not computed (LOO comparison turned off; the runs may have been fitted to different data).", ""]
     else:
-        best = loo_table.index[0]
+        best = best_run(loo_table)
+        failed = [str(name) for name, ok in loo_table["passed_gates"].items() if not ok]
         parts += [
-            f"All runs were fitted to the same data (variable `{loglik_var}`). Best by elpd_loo: **{best}**. "
-            "`elpd_diff` is each run's elpd minus the best one's, `dse` its standard error; a difference "
-            "within about 2-4 SE is not a clear preference. Weights are stacking weights.",
+            f"All runs were fitted to the same data (variable `{loglik_var}`). Only runs that passed their "
+            "diagnostic gates are ranked"
+            + (f"; best by elpd_loo: **{best}**." if best else ": none did, so none is ranked.")
+            + " `elpd_diff` is each ranked run's elpd minus the best one's, `dse` its standard error; a "
+            "difference within about 2-4 SE is not a clear preference. Weights are stacking weights among "
+            "the ranked runs.",
             "",
             markdown_table(loo_table[["rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "p_loo",
-                                      "n_pareto_k_high", "max_pareto_k"]], ".4g"),
+                                      "n_pareto_k_high", "max_pareto_k", "passed_gates"]], ".4g"),
             "",
         ]
+        if failed:
+            parts += [f"Not ranked, because they failed their diagnostic gates (their elpd is shown, not "
+                      f"compared): {', '.join(failed)}.", ""]
         high = loo_table[loo_table["n_pareto_k_high"] > 0]
         if len(high):
             parts += [

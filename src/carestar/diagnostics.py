@@ -107,22 +107,37 @@ def _argextreme(ds: xr.Dataset, pick) -> str:
 
 
 def loo(idata: xr.DataTree, pareto_k_max: float = 0.7) -> dict[str, Any] | None:
-    """PSIS-LOO: elpd, its SE, p_loo and the count of Pareto k above the threshold."""
+    """PSIS-LOO: elpd, its SE, p_loo, and the Pareto k gate (``diagnostics.max_pareto_k``):
+    the observations whose k exceeds it (``high_k_obs``, positions), for which the LOO
+    estimate is unreliable."""
     if "log_likelihood" not in idata.children or is_mode_only(idata):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = az.loo(idata, pointwise=True)
     k = np.asarray(result.pareto_k).ravel()
+    high = np.flatnonzero(~(k <= pareto_k_max))  # NaN k counts as unreliable
     return {
         "elpd_loo": float(result.elpd),
         "se": float(result.se),
         "p_loo": float(result.p),
         "max_pareto_k": float(np.nanmax(k)),
-        "n_pareto_k_high": int((k > pareto_k_max).sum()),
+        "n_pareto_k_high": int(high.size),
         "pareto_k_threshold": pareto_k_max,
-        "passed": bool((k <= pareto_k_max).all()),
+        "high_k_obs": [int(i) for i in high],
+        "passed": bool(high.size == 0),
     }
+
+
+def gate_lines(diagnostics: dict[str, Any]) -> list[tuple[str, float, float, bool]]:
+    """Every gate of a run's verdict, from its ``diagnostics.json`` content: (name, value,
+    threshold, passed) for each convergence check and the Pareto k of PSIS-LOO. The printed
+    verdict and report.md both list these, so the three agree."""
+    lines = [(name, c["value"], c["threshold"], c["passed"])
+             for name, c in diagnostics["convergence"].get("checks", {}).items()]
+    if loo := diagnostics.get("loo"):
+        lines.append(("max_pareto_k", loo["max_pareto_k"], loo["pareto_k_threshold"], loo["passed"]))
+    return lines
 
 
 def forest_plot(idata: xr.DataTree, var_names: list[str], path: Path, title: str) -> Path | None:
@@ -184,6 +199,16 @@ def compare_loo(elpds: dict[str, Any], pareto_k_max: float = 0.7) -> pd.DataFram
             "n_draws": int(result.n_samples),
         })
     return pd.DataFrame(rows).set_index("run")
+
+
+def loo_alone(elpd, pareto_k_max: float = 0.7) -> dict[str, Any]:
+    """One run's LOO row of ``compare_loo``'s table, for a run that is listed but not ranked."""
+    k = np.asarray(elpd.pareto_k).ravel()
+    return {
+        "elpd_loo": float(elpd.elpd), "se": float(elpd.se), "p_loo": float(elpd.p),
+        "n_pareto_k_high": int((~(k <= pareto_k_max)).sum()), "max_pareto_k": float(np.nanmax(k)),
+        "n_obs": int(elpd.n_data_points), "n_draws": int(elpd.n_samples),
+    }
 
 
 def forest_plot_runs(

@@ -2,14 +2,20 @@
 
 Every error a user can cause by what they give (a file, a column, an override) is a
 ``CarestarError``. ``run.py`` prints its message and exits with status 2 before any
-sampling starts. Programming errors stay ordinary exceptions with tracebacks.
+sampling starts. Programming errors stay ordinary exceptions with tracebacks. A run that
+completes but fails its diagnostic gates is no error: it writes everything, marked failed,
+and exits with status 3.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+# Exit statuses of ``python run.py`` (README "Exit status"): 0 success; 1 a sweep had failed
+# jobs; 2 bad input or configuration; 3 the run completed but failed its diagnostic gates;
+# 130 / 143 interrupted by SIGINT / SIGTERM.
 EXIT_USER_ERROR = 2
+EXIT_GATES_FAILED = 3
 
 
 class CarestarError(Exception):

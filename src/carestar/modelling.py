@@ -58,6 +58,17 @@ class Model:
     def report_section(self, idata: xr.DataTree, prepared: Any) -> str:
         return ""
 
+    def observation_labels(self, prepared: Any) -> list[str] | None:
+        """How a user names each observation of the log likelihood (e.g. ``org/year``, a CSV
+        line): for the rows PSIS-LOO cannot estimate reliably. None: positions."""
+        rows = getattr(prepared, "rows", None)
+        if rows is None:
+            return None
+        if "line" in rows:
+            return [f"CSV line {line}" for line in rows["line"]]
+        keys = [c for c in ("org", "year") if c in rows]
+        return rows[keys].astype(str).agg("/".join, axis=1).tolist() if keys else None
+
     def diagnostics(self, idata: xr.DataTree, prepared: Any) -> dict[str, Any]:
         """Model-specific checks for diagnostics.json (e.g. latent class chain agreement)."""
         return {}

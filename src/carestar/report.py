@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from carestar.diagnostics import gate_lines
+
 
 def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     cols = [frame.index.name or ""] + [str(c) for c in frame.columns]
@@ -19,16 +21,17 @@ def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 
 def diagnostics_table(diagnostics: dict[str, Any]) -> str:
-    checks = diagnostics["convergence"].get("checks", {})
-    if not checks:
+    """Every gate of the verdict (``carestar.diagnostics.gate_lines``), as printed at the end."""
+    lines = gate_lines(diagnostics)
+    if not lines:
         return diagnostics["convergence"].get("note", "")
     frame = pd.DataFrame(
         {
-            "value": [c["value"] for c in checks.values()],
-            "threshold": [c["threshold"] for c in checks.values()],
-            "result": ["pass" if c["passed"] else "FAIL" for c in checks.values()],
+            "value": [value for _, value, _, _ in lines],
+            "threshold": [threshold for _, _, threshold, _ in lines],
+            "result": ["pass" if passed else "FAIL" for *_, passed in lines],
         },
-        index=pd.Index(list(checks), name="check"),
+        index=pd.Index([name for name, *_ in lines], name="check"),
     )
     return _markdown_table(frame, ".4g")
 
@@ -69,7 +72,9 @@ def write_report(
     if loo:
         parts += [
             f"PSIS-LOO: elpd {loo['elpd_loo']:.1f} (SE {loo['se']:.1f}), p_loo {loo['p_loo']:.1f}, "
-            f"{loo['n_pareto_k_high']} observations with Pareto k > {loo['pareto_k_threshold']}.",
+            f"{loo['n_pareto_k_high']} observations with Pareto k > {loo['pareto_k_threshold']}"
+            + (f": the LOO estimate is unreliable for {', '.join(loo['unreliable'])}." if loo.get("unreliable")
+               else "."),
             "",
         ]
     logliks = [diagnostics[k] for k in ("log_likelihood", "marginal_log_likelihood") if diagnostics.get(k)]

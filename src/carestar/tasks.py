@@ -84,10 +84,11 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
         loglik = model_checks.pop("log_likelihood", None) or mle.statistics(idata) or _log_likelihood_report(
             pm_model, idata, sampler, prepared
         )
+        loo = label_unreliable(diag.loo(idata, gates["max_pareto_k"]), model.observation_labels(prepared))
         diagnostics = {
-            "passed": convergence["passed"],
+            "passed": convergence["passed"] and (loo is None or loo["passed"]),
             "convergence": convergence,
-            "loo": diag.loo(idata, gates["max_pareto_k"]),
+            "loo": loo,
             "log_likelihood": loglik,
             **model_checks,
         }
@@ -169,12 +170,23 @@ def _manifest(cfg, clock, data, model, sampler, *, passed: bool) -> dict[str, An
     }
 
 
+def label_unreliable(loo: dict[str, Any] | None, labels: list[str] | None) -> dict[str, Any] | None:
+    """The observations with Pareto k above the gate, named as the user knows them."""
+    if loo is None or not loo["high_k_obs"]:
+        return loo
+    names = [labels[i] if labels else f"observation {i}" for i in loo["high_k_obs"]]
+    return {**loo, "unreliable": names}
+
+
 def _print_verdict(run_path: Path, diagnostics: dict[str, Any]) -> None:
-    verdict = "PASSED" if diagnostics["passed"] else "FAILED (results written, marked failed)"
+    verdict = "PASSED" if diagnostics["passed"] else "FAILED (results written, marked failed; exit status 3)"
     print(f"carestar: diagnostics {verdict}; run written to {run_path}")
-    for name, check in diagnostics["convergence"].get("checks", {}).items():
-        mark = "pass" if check["passed"] else "FAIL"
-        print(f"  {name:14s} {check['value']:>10.4g}  threshold {check['threshold']:<8g} {mark}")
+    for name, value, threshold, passed in diag.gate_lines(diagnostics):
+        print(f"  {name:14s} {value:>10.4g}  threshold {threshold:<8g} {'pass' if passed else 'FAIL'}")
+    if (loo := diagnostics.get("loo")) and loo.get("unreliable"):
+        print(f"  PSIS-LOO is unreliable for {loo['n_pareto_k_high']} observation(s) with Pareto k > "
+              f"{loo['pareto_k_threshold']}: {', '.join(loo['unreliable'][:20])}"
+              + (" ..." if len(loo["unreliable"]) > 20 else ""))
     for key in ("log_likelihood", "marginal_log_likelihood"):
         if loglik := diagnostics.get(key):
             print(f"  log likelihood at the {loglik['at']}: {loglik['loglik']:.4f} (AIC {loglik['aic']:.2f}, "
