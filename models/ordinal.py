@@ -161,6 +161,26 @@ def observed_log_prob(link: str, eta, cutpoints, y, n_categories: int,
     return pt.log(pt.clip(F_upper - F_lower, 1e-300, 1.0))
 
 
+def ordered_student_t(name: str, nu: float, sigma: float, start: np.ndarray, dims: str):
+    """Increasing values, each ``Student-t(nu, 0, sigma)``: the density of i.i.d. draws
+    restricted to the ordered region (PyMC's ``ordered`` transform), whose prior draws are the
+    sorted i.i.d. draws (order statistics have exactly that density), started at ``start``
+    (the prior's centre, all equal, is not ordered)."""
+    start = np.asarray(start, float)
+
+    def sorted_draws(nu, mu, sigma, size):
+        draws = pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma, size=size)
+        return pt.sort(draws, axis=-1) if draws.type.ndim else draws
+
+    return pm.CustomDist(
+        name, nu, 0.0, sigma,
+        dist=sorted_draws,
+        logp=lambda value, nu, mu, sigma: pm.logp(pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma), value),
+        support_point=lambda rv, size, nu, mu, sigma: pt.as_tensor(start),
+        transform=ordered, shape=start.shape, dims=dims,
+    )
+
+
 def observed_cutpoints(link: str, design: RegressionDesign) -> np.ndarray:
     """The link quantiles of the observed cumulative category shares (weights counted): the
     cutpoints of a model without effects, where the optimiser and the samplers start."""
@@ -309,13 +329,9 @@ class OrdinalModel(Model):
                 )
                 eta = eta + tau[design.period.codes]
             eta = eta + np.zeros(design.n)  # one value per row, even for y ~ 1
-            cutpoints = pm.StudentT(
-                "cutpoints_at_mean",
-                nu=self._prior("cutpoints", "nu"),
-                mu=0.0,
-                sigma=self._prior("cutpoints", "sigma"),
-                dims="cutpoint",
-                transform=ordered,  # starts from ``initvals`` (zeros are not ordered)
+            cutpoints = ordered_student_t(
+                "cutpoints_at_mean", self._prior("cutpoints", "nu"), self._prior("cutpoints", "sigma"),
+                start=observed_cutpoints(self.link, design), dims="cutpoint",
             )
             pm.Deterministic("cutpoints", cutpoints + at_reference(beta, scaling), dims="cutpoint")
             lowest = design.lowest if design.lowest is not None and design.lowest.any() else None
@@ -329,11 +345,6 @@ class OrdinalModel(Model):
             observed(design.outcome, stars, (eta, cutpoints), design.y, design.weights,
                      dims="obs", logp=log_prob)
         return model
-
-    def initvals(self, design: RegressionDesign) -> dict[str, np.ndarray]:
-        """Every chain starts with the cutpoints of the observed category shares (the
-        ordered transform cannot start from the prior's centre, all cutpoints at 0)."""
-        return {"cutpoints_at_mean": observed_cutpoints(self.link, design)}
 
     # -- after sampling -------------------------------------------------------------
     def pointwise(self, idata: xr.DataTree, design: RegressionDesign, seed: int) -> dict[str, xr.Dataset] | None:

@@ -81,7 +81,7 @@ def one_year_fit():
     design = model.prepare(study)
     sampler = {"name": "pymc", "nuts_sampler": "pymc", "draws": 400, "tune": 400, "chains": 2,
                "cores": 1, "progressbar": False, "posterior_predictive": False}
-    idata = sample(model.build(design), sampler, seed=DEFAULT_SEED, initvals=model.initvals(design))
+    idata = sample(model.build(design), sampler, seed=DEFAULT_SEED)
     return model, design, idata
 
 

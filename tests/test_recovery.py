@@ -87,7 +87,7 @@ def recovery(seed: int) -> dict[str, Any]:
             seed, r, design.scales[r], true_scale)
     assert model.reference["strategy_type"] == truth["strategy_reference"] == "defender"
 
-    idata = sample(model.build(design), SAMPLER, seed, initvals=model.initvals(design))
+    idata = sample(model.build(design), SAMPLER, seed)
     post = idata.posterior
     beta = post["beta"].stack(sample=("chain", "draw")).transpose("sample", "effect")
 

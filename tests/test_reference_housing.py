@@ -60,7 +60,7 @@ def within_published_se(idata, reference: dict[str, tuple[float, float]], limit:
 def housing_fit():
     model = default_ordinal("Sat ~ Infl + Type + Cont")
     design = model.prepare(load_csv(REF / "housing.csv", weights="Freq", levels=HOUSING_LEVELS))
-    return sample(model.build(design), SAMPLER, seed=11, initvals=model.initvals(design))
+    return sample(model.build(design), SAMPLER, seed=11)
 
 
 def test_default_priors_reproduce_polr(housing_fit):

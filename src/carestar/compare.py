@@ -186,8 +186,8 @@ def _check_trees(runs: list[Run], loo: bool) -> str | None:
             raise CarestarError(f"run {run.label} ({run.path}) has no posterior group")
         if diag.is_mode_only(run.tree):
             raise CarestarError(
-                f"run {run.label} ({run.path}) holds a posterior mode, not posterior draws "
-                "(sampler=map); compare sampled runs"
+                f"run {run.label} ({run.path}) holds a point estimate, not posterior draws "
+                "(sampler=map or sampler=mle); compare sampled runs"
             )
     if not loo:
         return None
