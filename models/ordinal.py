@@ -36,6 +36,7 @@ Modes: ``model.year=null`` fits the whole panel (organisation intercepts, year e
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,8 @@ from carestar.priors import (at_reference, check_design, checked_priors, column_
 from carestar.study import Study
 from carestar.study_design import ratings_design
 from models import ordinal_figures
+
+log = logging.getLogger("carestar")
 
 LINKS = ("logit", "probit", "cloglog")
 DEFAULT_PRIORS: dict[str, dict[str, float]] = {  # conf/model/ordinal.yaml; carestar.priors says why
@@ -396,10 +399,14 @@ class OrdinalModel(Model):
 
         lowest = design.lowest
         names = tuple(f"cutpoints[{a}|{b}]" for a, b in zip(design.categories, design.categories[1:]))
+        unused = int(lowest.min()) if lowest is not None and len(lowest) else 0
+        if unused:
+            log.info("mle: %s not estimated: no row's regime awards the categories below %s",
+                     ", ".join(names[:unused]), design.categories[unused])
         family = Family(names, observed_cutpoints(self.link, design),
                         lambda eta, c: row_log_likelihood(self.link, eta, c, design.y, lowest),
                         lambda eta, c: row_derivatives(self.link, eta, c, design.y, lowest),
-                        sign=1, ordered=True)
+                        sign=1, ordered=True, unused=unused)
         return family, ("cutpoints", "cutpoint")
 
     def effects(self) -> list[str]:

@@ -176,3 +176,16 @@ def test_run_writes_estimates_ses_and_labelled_log_likelihood(tmp_path):
     assert "-91.9834" in report and "marginal: group effects (Intercept|herd)" in report
     assert "maximum likelihood, no prior" in report
     assert "marginal" in result.stdout
+
+
+def test_a_cutpoint_no_rating_regime_uses_is_not_estimated():
+    """In 2007 no council could get 0 stars: the likelihood never uses the cutpoint 0|1, so
+    the MLE neither estimates nor counts it (10 parameters, not 11), and converges."""
+    from helpers_study import synthetic_study
+
+    model = OrdinalModel(year=2007, predictors=["strategy_type", "spend_per_head", "deprivation"],
+                         lowest_stars={2006: 1, 2007: 1, 2008: 1})
+    result = mle_of(model, synthetic_study(1))
+    assert "cutpoints[0|1]" not in result.table.index and "cutpoints[1|2]" in result.table.index
+    assert result.statistics()["n_params"] == 3 + 2 + 2 and result.converged
+    assert np.isfinite(result.table["se"]).all()

@@ -59,6 +59,9 @@ class Family:
     sign:       how they move from the average row to x = 0: cutpoints ``+ beta.m`` (+1),
                 an intercept ``- beta.m`` (-1)
     ordered:    increasing parameters (cutpoints), optimised as the first and log gaps
+    unused:     how many of the first parameters no row's likelihood uses (cutpoints below
+                every row's regime floor, e.g. 0|1 when no rating year awarded 0 stars):
+                held at -inf, neither estimated nor counted in AIC
     """
 
     names: tuple[str, ...]
@@ -67,6 +70,11 @@ class Family:
     row_derivatives: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
     sign: int = 1
     ordered: bool = False
+    unused: int = 0
+
+    def full(self, location: np.ndarray) -> np.ndarray:
+        """The estimated parameters with the unused ones (-inf) in front."""
+        return np.r_[np.full(self.unused, -np.inf), location]
 
 
 @dataclass
@@ -82,7 +90,7 @@ class Problem:
         self.Z = self.scaling.standardise(self.design.X)
         self.layout = GroupLayout.of(self.design)
         self.weights = np.ones(self.design.n) if self.design.weights is None else np.asarray(self.design.weights, float)
-        self.p, self.m = len(self.design.effects), len(self.family.names)
+        self.p, self.m = len(self.design.effects), len(self.family.names) - self.family.unused
         self.periods = len(self.design.period.levels) if self.design.period is not None else 0
         self.size = self.p + self.m + max(self.periods - 1, 0) + self.layout.n_sd
         self._modes: np.ndarray | None = None
@@ -125,7 +133,7 @@ class Problem:
         return out
 
     def names(self) -> list[str]:
-        out = [f"beta[{e}]" for e in self.design.effects] + list(self.family.names)
+        out = [f"beta[{e}]" for e in self.design.effects] + list(self.family.names[self.family.unused:])
         if self.periods:
             out += [f"{self.design.period.name}_effect[{lv}]" for lv in self.design.period.levels]
         out += [f"{g}_sd[{c}]" for g, coefs in zip(self.layout.names, self.layout.coefs) for c in coefs]
@@ -144,6 +152,7 @@ class Problem:
         def derivatives(eta):
             return tuple(w * d for d in family.row_derivatives(eta, location))
 
+        location = family.full(location)
         return RowLikelihood(lambda eta: w * family.row_loglik(eta, location), derivatives)
 
     def loglik(self, u: np.ndarray, keep_modes: bool = False) -> float:
@@ -158,7 +167,7 @@ class Problem:
         return value if np.isfinite(value) else -np.inf
 
     def start(self) -> np.ndarray:
-        return self.pack(np.zeros(self.p), self.family.start, np.zeros(self.periods),
+        return self.pack(np.zeros(self.p), self.family.start[self.family.unused:], np.zeros(self.periods),
                          np.full(self.layout.n_sd, 0.5))
 
 
@@ -275,7 +284,7 @@ def point_posterior(fit_: MLEFit, location_name: str, location_dim: str | None) 
     data = {"beta": var(rep["beta"], ("effect",))}
     coords = {"chain": [0], "draw": [0], "effect": design.effects}
     if location_dim:
-        data[location_name] = var(rep["location"], (location_dim,))
+        data[location_name] = var(p.family.full(rep["location"]), (location_dim,))
         coords[location_dim] = [n[n.index("[") + 1:-1] for n in p.family.names]
     elif p.m:
         data[location_name] = var(rep["location"][0])
@@ -349,6 +358,8 @@ def marginal_at_posterior_mean(model, design: RegressionDesign, idata: xr.DataTr
     post = idata.posterior
     mean = {name: np.atleast_1d(post[name].mean(("chain", "draw")).values)
             for name in ("beta", location_name) if name in post}
+    if location_name in mean:
+        mean[location_name] = mean[location_name][family.unused:]
     tau = post[f"{design.period.name}_effect"].mean(("chain", "draw")).values if problem.periods else ()
     sd = np.concatenate([post[f"{name}_sd"].mean(("chain", "draw")).values for name in problem.layout.names])
     with np.errstate(all="ignore"):

@@ -122,10 +122,16 @@ def check_design(design: RegressionDesign, sigma: float, source: str | None = No
 
     scaling = column_scaling(design, source)
     if design.effects:
+        def describe(name, mean, sd):
+            if name in design.scales:  # the study's resources: standardised before the model
+                raw_mean, raw_sd = design.scales[name]
+                return f"{name} (in SD units: raw mean {raw_mean:.4g}, sd {raw_sd:.4g})"
+            return f"{name} (mean {mean:.4g}, sd {sd:.4g})"
+
         log.info(
             "predictors centred and scaled for their priors, beta_j ~ Normal(0, %g / sd_j) "
             "(effects reported per unit and per SD): %s", sigma,
-            ", ".join(f"{n} (mean {m:.4g}, sd {s:.4g})" for n, m, s in zip(scaling.names, scaling.mean, scaling.sd)),
+            ", ".join(describe(*column) for column in zip(scaling.names, scaling.mean, scaling.sd)),
         )
     separated = separated_effects(design)
     if separated:
