@@ -118,3 +118,28 @@ def test_one_year_figure_agrees_with_the_observed_shares(one_year_fit):
         print(f"all types, {category} stars: predicted {p:.3f}, observed {share:.3f} "
               f"({(share - p) / spread:+.2f} binomial SD)")
         assert abs(share - p) <= 3.3 * spread, (category, p, share)
+
+
+def test_the_joint_models_figure_shows_the_awarded_stars_too():
+    """model=joint: the same regime floor, the class mixture summed (shares 0.3 / 0.7)."""
+    from types import SimpleNamespace
+
+    from models.joint.figures import strategy_probabilities as joint_probabilities
+
+    cuts, gamma, shares, tau = np.array([-2.0, -0.5, 1.5]), np.array([0.0, 0.8]), np.array([0.3, 0.7]), 0.2
+    point = {"cutpoints": (cuts, ("cutpoint",)), "class_effects": (gamma, ("class",)),
+             "class_shares": (shares, ("class",)), "year_effect": (np.array([-tau, tau]), ("year",)),
+             "org_sd": (np.zeros(1), ("org_coef",)), "beta": (np.array([1.0]), ("effect",))}
+    data = {name: (("chain", "draw", *dims), np.broadcast_to(v, (1, 2, *v.shape))) for name, (v, dims) in point.items()}
+    posterior = xr.Dataset(data, coords={"chain": [0], "draw": [0, 1], "year": ["2006", "2007"],
+                                         "effect": ["strategy_type[prospector]"], "org_coef": ["Intercept"]})
+    model = SimpleNamespace(figure_year=2007, lowest_stars={2006: 1, 2007: 1}, link="logit",
+                            reference={"strategy_type": "defender"})
+    prep = SimpleNamespace(design=SimpleNamespace(categories=("0", "1", "2", "3")), types=[])
+    table = joint_probabilities(model, xr.DataTree.from_dict({"posterior": posterior}), prep)
+    for level in TYPES:
+        part = table[table["strategy_type"] == level]
+        assert list(part["stars"]) == ["1", "2", "3"] and part["mean"].sum() == pytest.approx(1.0, abs=1e-12)
+        eta = (1.0 if level == "prospector" else 0.0) + tau + gamma
+        cum = np.column_stack([np.zeros(2), np.zeros(2), stats.logistic.cdf(cuts[1:] - eta[:, None]), np.ones(2)])
+        np.testing.assert_allclose(part["mean"], shares @ np.diff(cum, axis=1)[:, 1:], rtol=1e-10)

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint"
                            ) -> pd.DataFrame:
-    """P(stars = k) in the figure year for a council of each strategy type.
+    """P(stars = k) in the figure year for a council of each strategy type, for the categories
+    that year's rating regime awarded (``model.lowest_stars``), so each type's rows sum to 1.
 
     Population-averaged: resources at their means (0), the organisation intercept
     integrated over its normal distribution (Gauss-Hermite) and the latent class over the
@@ -36,6 +37,7 @@ def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "Prepa
     cut = draws("cutpoints")  # (S, C-1)
     gamma, shares = draws("class_effects"), draws("class_shares")  # (S, K)
     year = model.figure_year
+    lowest = model.lowest_stars.get(int(year), 0)
     shift = post["year_effect"].sel(year=str(year)).stack(sample=("chain", "draw")).values
     org_sd = post["org_sd"].isel(org_coef=0).stack(sample=("chain", "draw")).values
     nodes, weights = np.polynomial.hermite_e.hermegauss(ordinal_figures.HERMITE_NODES)
@@ -55,13 +57,11 @@ def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "Prepa
                 sample=("chain", "draw")).values
         eta = ((effect + shift)[:, None, None] + gamma[:, :, None]
                + org_sd[:, None, None] * nodes[None, None, :])  # (S, K, nodes)
-        p = category_probabilities(model.link, eta, cut[:, None, None, :])  # (S, K, nodes, C)
+        p = category_probabilities(model.link, eta, cut[:, None, None, :], lowest)  # (S, K, nodes, C)
         p = (p * weights[None, None, :, None]).sum(axis=2)
         p = (p * shares[:, :, None]).sum(axis=1)  # (S, C)
-        for k, category in enumerate(prep.design.categories):
-            rows.append({"year": year, "strategy_type": level, "stars": category,
-                         "mean": p[:, k].mean(), "q05": np.quantile(p[:, k], 0.05),
-                         "q95": np.quantile(p[:, k], 0.95)})
+        rows += ordinal_figures.probability_rows(p, prep.design.categories, lowest, year=year,
+                                                 strategy_type=level)
     return pd.DataFrame(rows)
 
 

@@ -22,14 +22,6 @@ DRAW_NAMES = ("beta", "org_effect", "year_effect", "class_effects", "cutpoints",
               "class_shares", "item_probs")  # what the likelihood reads from each draw
 
 
-def _row_cutpoints(cutpoints: np.ndarray, lowest, C: int) -> np.ndarray:
-    """(S, N or 1, 1, C-1) cutpoints per draw and row, ``-inf`` below a year's lowest category."""
-    if lowest is None or not np.any(lowest):
-        return cutpoints[:, None, None, :]
-    below = np.arange(C - 1)[None, :] < np.asarray(lowest)[:, None]  # (N, C-1)
-    return np.where(below[None], -np.inf, cutpoints[:, None, :])[:, :, None, :]
-
-
 def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> np.ndarray:
     """(S, N, K) log P(stars_n | eta_n + gamma_k) for S draws of the named variables."""
     d = prep.design
@@ -41,8 +33,8 @@ def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> 
         eta = eta + np.einsum("sok,sk->so", v["stance_scores"],
                                 v["stance_effects"])[:, prep.org_of_row]
     shifted = eta[..., None] + v["class_effects"][:, None, :]  # (S, N, K)
-    cut = _row_cutpoints(v["cutpoints"], d.lowest, len(d.categories))
-    p = category_probabilities(link, shifted, cut)  # (S, N, K, C)
+    lowest = None if d.lowest is None else np.asarray(d.lowest)[:, None]  # (N, 1): the year's regime
+    p = category_probabilities(link, shifted, v["cutpoints"][:, None, None, :], lowest)  # (S, N, K, C)
     p_obs = np.take_along_axis(p, d.y[None, :, None, None].repeat(p.shape[2], 2), -1)[..., 0]
     with np.errstate(divide="ignore"):
         return np.log(np.clip(p_obs, 1e-300, 1.0))

@@ -26,7 +26,8 @@ missing answers skipped) and is rated :math:`s_{it}` stars in years :math:`t`:
   ``model.reference.strategy_type``; or latent stances, below) and the standardised
   resources of the rating year;
   the practice summaries of models/ordinal.py are *not* predictors here: the classes are.
-- Cutpoints as in models/ordinal.py: a Dirichlet on the category probabilities at
+- Cutpoints (``model=ordinal``'s earlier default; it now puts ordered Student-t
+  cutpoints at the average row, README "Priors"): a Dirichlet on the category probabilities at
   :math:`\eta = 0` (for the reference class) induces ordered cutpoints
   :math:`c = F^{-1}(\text{cumsum})`; years whose regime awarded no 0 stars
   (``model.lowest_stars``) set :math:`c_1 = -\infty` for their rows.

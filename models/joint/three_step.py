@@ -132,14 +132,20 @@ def three_step_design(prep: PreparedJoint, classes: np.ndarray) -> RegressionDes
 def fit_three_step(prep: PreparedJoint, sampler: dict[str, Any], seed: int,
                    classes: np.ndarray | None = None, link: str = "logit",
                    priors: dict[str, Any] | None = None) -> xr.DataTree:
-    """Classify (EM modal class unless ``classes`` given), then the ordinal model on classes."""
+    """Classify (EM modal class unless ``classes`` given), then the ordinal model on classes.
+
+    The regression is ``model=ordinal`` as a user would fit it: its own default priors for
+    the effects (class indicators included) and cutpoints; the joint model's group SD and
+    year-effect priors, which mean the same in both, are passed on.
+    """
     from carestar.sampling import sample
     from models.ordinal import OrdinalModel
 
     if classes is None:
         classes = three_step_classes(prep, "em", seed)
     design = three_step_design(prep, classes)
-    ordinal = OrdinalModel(link=link, priors=priors)
+    shared = {block: values for block, values in (priors or {}).items() if block in ("group_sd", "year_effects")}
+    ordinal = OrdinalModel(link=link, priors=shared)
     return sample(ordinal.build(design), {**sampler, "posterior_predictive": False}, seed)
 
 

@@ -310,7 +310,9 @@ class LatentClassModel(Model):
         return {
             "latent_classes": agreement,
             "log_likelihood": {
-                "at": fit["loglik_at"], "loglik": fit["loglik_mode"], "aic": fit["aic"],
+                "at": fit["loglik_at"],
+                "kind": "marginal: the latent class summed out of each organisation's likelihood",
+                "loglik": fit["loglik_mode"], "aic": fit["aic"],
                 "bic": fit["bic"], "n_params": fit["n_params"], "n_obs": fit["n_units"],
             },
         }

@@ -62,8 +62,9 @@ class Model:
         """How a user names each observation of the log likelihood (e.g. ``org/year``, a CSV
         line): for the rows PSIS-LOO cannot estimate reliably. None: positions."""
         rows = getattr(prepared, "rows", None)
-        if rows is None:
-            return None
+        if rows is None:  # latent class models: one LOO unit per organisation
+            responses = getattr(prepared, "responses", None)
+            return [str(o) for o in responses.orgs] if responses is not None else None
         if "line" in rows:
             return [f"CSV line {line}" for line in rows["line"]]
         keys = [c for c in ("org", "year") if c in rows]
