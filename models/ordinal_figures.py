@@ -16,6 +16,7 @@ import xarray as xr
 from carestar.design import RegressionDesign
 from carestar.figures import save_figure
 from carestar.study_design import STRATEGY_LEVELS
+from models.ordinal_likelihood import category_probabilities
 
 if TYPE_CHECKING:
     from models.ordinal import OrdinalModel
@@ -34,8 +35,6 @@ def strategy_probabilities(
     organisation intercept is averaged over its population distribution
     (Gauss-Hermite quadrature), so these are population-averaged probabilities.
     """
-    from models.ordinal import category_probabilities
-
     post = idata.posterior
     draws = post["beta"].stack(sample=("chain", "draw"))
     cut = post["cutpoints"].stack(sample=("chain", "draw")).values.T  # (S, K-1)

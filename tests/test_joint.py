@@ -24,7 +24,7 @@ from models.joint import (
     three_step_design,
     truth_class_effects,
 )
-from models.ordinal import category_probabilities
+from models.ordinal_likelihood import category_probabilities
 
 NAMES = ("beta", "org_effect", "year_effect", "class_effects", "cutpoints", "class_shares",
          "item_probs")

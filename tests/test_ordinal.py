@@ -11,7 +11,8 @@ from carestar.design import Factor, GroupTerm, RegressionDesign
 from carestar.errors import ConfigError
 import pytensor.tensor as pt
 
-from models.ordinal import OrdinalModel, category_probabilities, observed_log_prob
+from models.ordinal import OrdinalModel
+from models.ordinal_likelihood import category_probabilities, observed_log_prob
 
 CUTS = np.array([-1.0, 0.3, 2.0])
 

@@ -11,7 +11,7 @@ import xarray as xr
 
 from carestar.study_design import STRATEGY_LEVELS
 from models import ordinal_figures
-from models.ordinal import category_probabilities
+from models.ordinal_likelihood import category_probabilities
 
 if TYPE_CHECKING:
     from models.joint import JointModel, PreparedJoint

@@ -12,7 +12,7 @@ from scipy.special import logsumexp
 
 from models.joint.likert import LATENT_NAMES, likert_log_lik
 from models.lca import item_log_lik
-from models.ordinal import category_probabilities
+from models.ordinal_likelihood import category_probabilities
 
 if TYPE_CHECKING:
     from models.joint.prepared import PreparedJoint

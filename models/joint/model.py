@@ -117,7 +117,8 @@ from models.joint.prepared import PreparedJoint, order_by_use
 from models.joint.relabelling import chain_agreement, relabel_to_em
 from models.joint.three_step import three_step_methods, three_step_tables
 from models.lca import fit_em, interior_item_probs, interior_shares
-from models.ordinal import LINKS, link_quantile, observed_log_prob
+from models.ordinal import LINKS
+from models.ordinal_likelihood import link_quantile, observed_log_prob
 
 STRATEGY_MODES = ("type", "latent")
 BLOCKS = ("strategy", "resources", "practice")  # model.blocks: the drivers in the rating

@@ -10,7 +10,7 @@ import xarray as xr
 
 from carestar import relabel
 from models.lca import EMFit, permutations_to_em
-from models.ordinal import link_cdf
+from models.ordinal_likelihood import link_cdf
 
 
 def relabel_to_em(post: xr.Dataset, em: EMFit, link: str) -> tuple[xr.Dataset, dict[str, Any]]:
