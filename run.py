@@ -16,6 +16,7 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from carestar.errors import EXIT_GATES_FAILED, EXIT_USER_ERROR, user_error  # noqa: E402
+from carestar.interrupts import RunInterrupted  # noqa: E402
 
 failed_jobs: list[str] = []
 gates_failed: list[str] = []  # runs written, marked failed: exit status 3 (a sweep: unless a job failed)
@@ -46,7 +47,10 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RunInterrupted as stop:  # the run is marked interrupted (carestar.interrupts)
+        sys.exit(stop.exit_status)
     # The interpreter's final collection would traverse the millions of objects the model
     # compilers left behind (about 2 s); the run's files are written and closed by now.
     gc.freeze()

@@ -2,8 +2,11 @@
 
 Everything a run writes goes first into ``<run>/_incomplete/``; only when all of it is
 written is it moved into the run directory, and ``run.json`` (the manifest, with
-``status: complete``) is written last. An interrupted or failed run therefore leaves an
-``_incomplete/`` folder and no manifest: nothing that looks complete.
+``status: complete`` and the list of files the run wrote) is written last. A failed run
+therefore leaves an ``_incomplete/`` folder and no manifest; an interrupted one (SIGINT,
+SIGTERM: ``carestar.interrupts``) a manifest with ``status: interrupted`` and no verdict:
+nothing that looks complete. Files of the user's in the run folder (``overwrite=true``) are
+kept: sub-folders are merged, never replaced.
 """
 
 from __future__ import annotations
@@ -117,15 +120,26 @@ class RunDirectory:
 
     def complete(self, manifest: dict[str, Any]) -> Path:
         """Move the staged files into place, then write the manifest last."""
-        for item in sorted(self.staging.iterdir()):
-            destination = self.path / item.name
-            if destination.exists():
-                shutil.rmtree(destination) if destination.is_dir() else destination.unlink()
-            os.replace(item, destination)
-        self.staging.rmdir()
+        written = sorted(p.relative_to(self.staging) for p in self.staging.rglob("*") if p.is_file())
+        for relative in written:
+            destination = self.path / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.staging / relative, destination)
+        shutil.rmtree(self.staging)
+        return self._manifest({**manifest, "status": "complete"}, [str(p) for p in written])
+
+    def interrupted(self, manifest: dict[str, Any]) -> Path:
+        """Mark the run interrupted: a manifest without a verdict; the staged files stay staged."""
+        staged = sorted(str(p.relative_to(self.path)) for p in self.staging.rglob("*") if p.is_file())
+        return self._manifest({**manifest, "status": "interrupted", "diagnostics_passed": None}, staged)
+
+    def _manifest(self, manifest: dict[str, Any], written: list[str]) -> Path:
+        from carestar.run_folders import hydra_files
+
         path = self.path / MANIFEST
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({**manifest, "status": "complete"}, indent=2, default=_json_default) + "\n")
+        files = [*hydra_files(self.path), *written, MANIFEST]
+        tmp.write_text(json.dumps({**manifest, "files": files}, indent=2, default=_json_default) + "\n")
         os.replace(tmp, path)
         return path
 
@@ -147,4 +161,8 @@ def load_run(path: str | Path) -> tuple[dict[str, Any], xr.DataTree]:
 
         raise CarestarError(f"{path} is not a complete run (no {MANIFEST})")
     manifest = json.loads(manifest_path.read_text())
+    if manifest.get("status") != "complete":
+        from carestar.errors import CarestarError
+
+        raise CarestarError(f"{path} is not a complete run (run.json says status: {manifest.get('status')})")
     return manifest, xr.open_datatree(path / POSTERIOR, engine="netcdf4").load()

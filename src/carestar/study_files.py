@@ -34,12 +34,19 @@ HEADER_LINES = 1  # CSV line of a table row = its 0-based position + 2
 # --------------------------------------------------------------------------- writing
 
 
+def study_file_names() -> list[str]:
+    """The files ``write_study`` writes (and replaces, in an existing folder)."""
+    return [f"{table}.csv" for table in TABLES] + [TRUTH_FILE]
+
+
 def write_study(study: Study, folder: str | Path) -> Path:
     """Write ``study`` as ``<table>.csv`` files (+ ``truth.json``) into ``folder``.
 
-    The files are written into a temporary folder beside ``folder`` and renamed into place
-    at the end, so an interrupted write never leaves a folder that looks complete. An
-    existing ``folder`` is replaced.
+    A new ``folder`` is written as a temporary folder beside it and renamed into place at the
+    end, so an interrupted write never leaves a folder that looks complete. In an existing
+    folder only the study's own files (``study_file_names``) are replaced, each atomically;
+    any other file there is kept (``task=simulate`` refuses a non-empty folder unless
+    ``overwrite=true``).
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -50,16 +57,15 @@ def write_study(study: Study, folder: str | Path) -> Path:
             table.to_csv(staging / f"{name}.csv", index=False, lineterminator="\n")
         if study.truth is not None:
             (staging / TRUTH_FILE).write_text(json.dumps(study.truth, indent=1) + "\n")
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-            folder.rename(old)
-        staging.rename(folder)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
+        if not folder.exists():
+            staging.rename(folder)
+            return folder
+        if study.truth is None and (folder / TRUTH_FILE).is_file():
+            (folder / TRUTH_FILE).unlink()  # the earlier study's truth is not this one's
+        for path in sorted(staging.iterdir()):
+            os.replace(path, folder / path.name)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 

@@ -13,7 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from carestar import diagnostics as diag
 from carestar import mle
+from carestar.config_checks import check_config
 from carestar.errors import ConfigError
+from carestar.interrupts import RunInterrupted, check_complete, interruptible
 from carestar.mode import (
     information_criteria,
     log_likelihood_at,
@@ -39,6 +41,7 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
     }
     if cfg.task not in tasks:
         raise ConfigError(f"task={cfg.task!r} is not a task; expected one of {', '.join(tasks)}")
+    check_config(cfg)
     return tasks[cfg.task](cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
@@ -64,6 +67,19 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
     with clock.stage("build"):
         pm_model = model.build(prepared)
     run = RunDirectory(run_path)
+    try:
+        with interruptible() as received:
+            manifest = _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model, sampler, seed,
+                                         received)
+    except RunInterrupted as stop:
+        run.interrupted({**_manifest(cfg, clock, data, model, sampler, passed=None), "interrupted": str(stop)})
+        print(f"carestar: run {stop} (exit status {stop.exit_status}); marked interrupted in {run_path}",
+              file=sys.stderr)
+        raise
+    return manifest
+
+
+def _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model, sampler, seed, received):
     with clock.stage("sample"):
         if sampler.get("name") == "mle":
             idata = mle.maximum_likelihood(model, prepared, sampler, seed)
@@ -75,6 +91,7 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
                 initvals=model.initvals(prepared),
                 pointwise=lambda tree, s: model.pointwise(tree, prepared, s),
             )
+        check_complete(idata, sampler, received)
     with clock.stage("postprocess"):
         idata = model.postprocess(idata, prepared)
         gates = OmegaConf.to_container(cfg.diagnostics, resolve=True)
@@ -152,7 +169,7 @@ def _write_tables(run: RunDirectory, tables: dict[str, Any]) -> dict[str, Path]:
     return paths
 
 
-def _manifest(cfg, clock, data, model, sampler, *, passed: bool) -> dict[str, Any]:
+def _manifest(cfg, clock, data, model, sampler, *, passed: bool | None) -> dict[str, Any]:
     return {
         "task": "fit",
         "model": model.name,
@@ -214,11 +231,16 @@ def _log_likelihood_report(pm_model, idata, sampler: dict[str, Any], prepared) -
 
 
 def simulate(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
-    """Write the configured (synthetic) study as one CSV per table into ``<run>/study``."""
-    from carestar.study_files import write_study
+    """Write the configured (synthetic) study as one CSV per table into ``<run>/study``.
 
-    study = instantiate(cfg.data)
+    ``out=DIR`` must be new or empty, or ``overwrite=true`` replaces only the study's files.
+    """
+    from carestar.run_folders import prepare_output_folder
+    from carestar.study_files import study_file_names, write_study
+
     target = Path(cfg.get("out") or run_path / "study")
+    prepare_output_folder(target, study_file_names(), overwrite=bool(cfg.get("overwrite", False)))
+    study = instantiate(cfg.data)
     write_study(study, target)
     print(f"carestar: study written to {target} (sha256 {study.data_hash[:12]})")
     return {"task": "simulate", "path": str(target), "data_hash": study.data_hash}

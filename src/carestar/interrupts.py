@@ -1,0 +1,82 @@
+"""SIGINT and SIGTERM during a fit: the run is marked interrupted, never complete.
+
+PyMC and nutpie catch ``KeyboardInterrupt`` themselves and return the draws made so far as
+if sampling had finished. So, for the life of a fit, ``interruptible()`` installs its own
+handler for both signals: it records the signal and raises ``KeyboardInterrupt``, so that
+the samplers stop as they were designed to (PyMC ends its worker processes, nutpie aborts
+its threads). When the sampler returns, or the ``KeyboardInterrupt`` escapes, the recorded
+signal becomes ``RunInterrupted``. A trace shorter than the config asked for is treated
+the same way (``check_complete``), whatever stopped it.
+
+``RunInterrupted`` is a ``BaseException``, as ``KeyboardInterrupt`` is, so that neither
+Hydra nor a sweep's error handling takes it for a failed job: ``run.py`` exits with
+``128 + signal`` (130 for SIGINT, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class RunInterrupted(BaseException):
+    """The run was stopped by a signal (or its sampler returned fewer draws than asked)."""
+
+    def __init__(self, signum: int, detail: str = "") -> None:
+        self.signum = int(signum)
+        self.detail = detail
+        super().__init__(f"interrupted by {self.signal_name}" + (f": {detail}" if detail else ""))
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+class _Received:
+    signum: int | None = None
+
+
+@contextmanager
+def interruptible() -> Iterator[_Received]:
+    """Turn SIGINT / SIGTERM inside the block into ``RunInterrupted`` (see the module doc)."""
+    received = _Received()
+
+    def handler(signum: int, frame: Any) -> None:
+        if received.signum is not None:  # a second signal while the sampler winds down
+            return
+        received.signum = signum
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in SIGNALS}
+    try:
+        yield received
+    except KeyboardInterrupt:
+        received.signum = received.signum or signal.SIGINT
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+    if received.signum is not None:
+        raise RunInterrupted(received.signum)
+
+
+def check_complete(idata: Any, sampler: dict[str, Any], received: _Received) -> None:
+    """Refuse a posterior with fewer chains or draws than the sampler config asked for."""
+    if received.signum is not None:
+        raise RunInterrupted(received.signum)
+    if "posterior" not in getattr(idata, "children", {}) or "draws" not in sampler:
+        return
+    sizes = idata["posterior"].sizes
+    want = (int(sampler.get("chains", 4)), int(sampler["draws"]))
+    got = (int(sizes.get("chain", 0)), int(sizes.get("draw", 0)))
+    if got != want:
+        raise RunInterrupted(
+            signal.SIGINT, f"the sampler returned {got[0]} chains x {got[1]} draws of {want[0]} x {want[1]}"
+        )
