@@ -58,8 +58,12 @@ def interruptible() -> Iterator[_Received]:
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
     try:
         yield received
-    except KeyboardInterrupt:
-        received.signum = received.signum or signal.SIGINT
+    except BaseException as error:  # PyMC may turn the interrupt into its own error
+        if received.signum is None and isinstance(error, KeyboardInterrupt):
+            received.signum = signal.SIGINT
+        if received.signum is None or isinstance(error, RunInterrupted):
+            raise
+        raise RunInterrupted(received.signum) from error
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
