@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from carestar.errors import ConfigError, DataError
+from carestar.frequency_weights import check_frequency_weights
 
 KINDS = ("binary", "polytomous", "ordinal")
 DEGREE_LEVELS = tuple(range(6))  # degree_of_use 0-5
@@ -254,22 +255,14 @@ class ItemResponses:
             if isinstance(weights, str):
                 if weights not in frame.columns:
                     raise ConfigError(f"{source}: weights column '{weights}' not in the data")
-                w = pd.to_numeric(frame[weights], errors="coerce").to_numpy(float)
+                w = frame[weights].to_numpy()
                 wname = weights
             else:
                 w = np.asarray(weights, dtype=float)
                 wname = "weights"
                 if w.shape != (len(frame),):
                     raise ConfigError(f"{source}: {len(w)} weights for {len(frame)} rows")
-            bad = ~np.isfinite(w) | (w < 0) | (w != np.round(w))
-            if bad.any():
-                raise DataError(
-                    "frequency weights must be whole numbers >= 0",
-                    file=source,
-                    column=wname,
-                    rows=lines[bad].tolist(),
-                    expected="non-negative integers (counts of units each row stands for)",
-                )
+            w = check_frequency_weights(w, file=source, column=wname, lines=lines, missing_ok=False)
         keep = np.ones(len(frame), dtype=bool)
         cov = None
         if covariates:

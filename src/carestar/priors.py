@@ -93,14 +93,30 @@ def observation_counts(design: RegressionDesign) -> np.ndarray | None:
     return counts
 
 
+LARGEST_VALUE = 1e150  # a predictor value whose square (for its SD) overflows is refused
+
+
 def column_scaling(design: RegressionDesign, source: str | None = None) -> ColumnScaling:
-    """The centre and scale of every effect column; a constant column is refused.
+    """The centre and scale of every effect column; a constant column, or values too large to
+    square (1e300), are refused.
 
     A column with one value (a predictor that never varies in the rows fitted, or a level
     that never occurs) carries no information about its effect: it would be identified by
     its prior alone, so it is a ``DataError`` naming the column.
     """
     values = design.X.to_numpy(float)
+    unusable = ~np.isfinite(values) | (np.abs(values) > LARGEST_VALUE)
+    if unusable.any():
+        column = int(np.flatnonzero(unusable.any(axis=0))[0])
+        rows = np.flatnonzero(unusable[:, column])
+        raise DataError(
+            f"values too large to compute with: {', '.join(f'{v:g}' for v in values[rows[:5], column])}",
+            file=source,
+            column=design.effects[column],
+            rows=design.rows["line"].to_numpy()[rows].tolist() if design.rows is not None and "line" in design.rows else None,
+            expected=f"finite numbers of magnitude below {LARGEST_VALUE:g} (their squares must be finite)",
+            hint="rescale the column (e.g. thousands instead of units), or fix the rows",
+        )
     mean, sd = _weighted_moments(values, observation_counts(design))
     constant = [name for name, s in zip(design.effects, sd) if not s > 1e-12 * max(1.0, abs(values).max())]
     if constant:

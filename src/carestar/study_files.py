@@ -24,6 +24,7 @@ import pandera.pandas as pa
 from carestar.errors import DataError
 from carestar.schemas import ENGLAND_ONLY, KEYED_BY_ORG, SCHEMAS, describe_column, expected_columns
 from carestar.study import TABLES, Study
+from carestar.tidy_csv import check_utf8
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,12 @@ def load_study(dir: str, name: str = "study") -> Study:  # noqa: A002 (Hydra key
 
 def read_table(path: Path, table: str) -> pd.DataFrame:
     """One table from its CSV file, checked against its schema, in canonical dtypes."""
+    expected = f"a CSV file with columns {', '.join(expected_columns(table))}"
+    if path.is_dir():
+        raise DataError("is a folder, not a file", file=str(path), expected=expected)
     if not path.is_file():
-        raise DataError("file not found", file=str(path),
-                        expected=f"a CSV file with columns {', '.join(expected_columns(table))}")
+        raise DataError("file not found", file=str(path), expected=expected)
+    check_utf8(path.read_bytes(), path)
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
@@ -119,6 +123,7 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
                         expected=f"a header line and at least one row of "
                                  f"{', '.join(expected_columns(table))}")
     raw = _select_columns(raw, path, table)
+    _refuse_literal_nan(raw, path, table)
     try:
         valid = SCHEMAS[table].validate(raw, lazy=True)
     except pa.errors.SchemaErrors as err:
@@ -148,6 +153,21 @@ def _select_columns(raw: pd.DataFrame, path: Path, table: str) -> pd.DataFrame:
     if extra:
         log.warning("%s: ignoring columns not in the study format: %s", path, ", ".join(extra))
     return raw[expected]
+
+
+def _refuse_literal_nan(raw: pd.DataFrame, path: Path, table: str) -> None:
+    """A number cell reading ``NaN`` (or ``NA``, ``null``) is named as such, not as an empty cell."""
+    literal = raw.apply(lambda column: column.str.strip().str.lower().isin(["nan", "na", "null", "none"]))
+    numeric = [c for c, spec in SCHEMAS[table].columns.items() if not str(spec.dtype).startswith("str")]
+    for column in numeric:
+        rows = [int(i) + HEADER_LINES + 1 for i in raw.index[literal[column].to_numpy()]]
+        if rows:
+            shown = ", ".join(repr(v) for v in dict.fromkeys(raw.loc[literal[column], column]))
+            raise DataError(f"literal {shown} where a value is expected (a missing value is an empty cell, "
+                            "and this column may not be missing)" if not SCHEMAS[table].columns[column].nullable
+                            else f"literal {shown}: leave the cell empty for a missing value",
+                            file=str(path), column=str(column), rows=rows,
+                            expected=describe_column(table, str(column)))
 
 
 def _canonical(table: pd.DataFrame, name: str) -> pd.DataFrame:

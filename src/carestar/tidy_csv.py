@@ -1,8 +1,8 @@
 """Any tidy CSV (``data=csv``): one row per observation (or per cell, with frequency weights).
 
 ``load_csv`` reads the file as it is (it never writes to it), checks what can be checked
-without a formula (the file exists and has rows; the weights column exists, is numeric and
-not negative; the ``levels`` config names columns of the file) and returns a ``TidyTable``.
+without a formula (the file exists, is UTF-8 and has rows; the weights column exists and
+holds whole numbers >= 0, not all 0: ``carestar.frequency_weights``; the ``levels`` config names columns of the file) and returns a ``TidyTable``.
 What the formula needs (columns, levels, missing values) is checked by
 ``carestar.formula.formula_design`` before any sampling.
 
@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from carestar.errors import ConfigError, DataError
+from carestar.frequency_weights import check_frequency_weights
 
-__all__ = ["TidyTable", "load_csv", "csv_lines", "close_match_hint"]
+__all__ = ["TidyTable", "load_csv", "csv_lines", "close_match_hint", "check_utf8"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +61,23 @@ def csv_lines(index: Sequence[int] | np.ndarray | pd.Index) -> list[int]:
     return [int(i) + 2 for i in index]
 
 
+def check_utf8(raw: bytes, path: Path) -> None:
+    """Refuse a file that is not UTF-8 text (a Latin-1 export), naming the first bad line."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        byte = raw[err.start : err.start + 1].hex()
+        raise DataError(
+            f"is not UTF-8 text: line {line} holds the byte 0x{byte}, which UTF-8 does not allow there "
+            "(a Latin-1 or Windows-1252 export?)",
+            file=str(path),
+            rows=[line],
+            expected="a UTF-8 encoded CSV file",
+            hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 old.csv > new.csv)",
+        ) from None
+
+
 def close_match_hint(name: str, choices: Sequence[str]) -> str | None:
     """``did you mean 'x'?`` for a misspelt column name, or None."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
@@ -92,6 +110,7 @@ def load_csv(
     raw = p.read_bytes()
     if not raw.strip():
         raise DataError("the file is empty", file=str(p), expected="a header row and data rows")
+    check_utf8(raw, p)
     try:
         frame = pd.read_csv(p)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -113,25 +132,8 @@ def load_csv(
                 expected=f"one of the columns {columns}",
                 hint=close_match_hint(weights, columns) or "set data.weights=null for none",
             )
-        w = pd.to_numeric(frame[weights], errors="coerce")
-        bad = np.flatnonzero(w.isna().to_numpy() & frame[weights].notna().to_numpy())
-        if bad.size:
-            raise DataError(
-                "non-numeric frequency weights",
-                file=str(p),
-                column=weights,
-                rows=csv_lines(bad),
-                expected="numbers >= 0 (each row counts that many times)",
-            )
-        neg = np.flatnonzero((w < 0).to_numpy())
-        if neg.size:
-            raise DataError(
-                "negative frequency weights",
-                file=str(p),
-                column=weights,
-                rows=csv_lines(neg),
-                expected="numbers >= 0 (each row counts that many times)",
-            )
+        check_frequency_weights(frame[weights], file=str(p), column=weights,
+                                lines=np.asarray(csv_lines(range(len(frame)))))
 
     lv: dict[str, list[Any]] = {}
     for col, order in dict(levels or {}).items():
