@@ -60,7 +60,8 @@ def test_complete_moves_files_and_writes_the_manifest_last(tmp_path):
     newest = max(files, key=lambda p: p.stat().st_mtime_ns)
     assert (path / MANIFEST).stat().st_mtime_ns >= newest.stat().st_mtime_ns
     manifest = json.loads((path / MANIFEST).read_text())
-    assert manifest == {"task": "fit", "seed": 7, "status": "complete"}
+    assert manifest == {"task": "fit", "seed": 7, "status": "complete",  # files: what overwrite=true may remove
+                        "files": ["diagnostics.json", "figures/forest.png", POSTERIOR, "summary.csv", MANIFEST]}
     assert json.loads((path / "diagnostics.json").read_text())["value"] == 1.5
     assert not list(path.glob("*.tmp"))
 
