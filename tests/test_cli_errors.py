@@ -1,7 +1,9 @@
-"""Bad input through the command line: a short message, exit status 2, no traceback, no run.
+"""Bad input through the command line, in a subprocess as a user would type it: a short
+message, exit status 2, no traceback, no run.
 
-Each test breaks a copy of a valid study folder (or gives a bad setting) and runs
-``python run.py`` in a subprocess, as a user would. What a user must see:
+The catalogue of bad inputs (``tests/test_bad_inputs.py``) runs every case through
+``run.py``'s entry point in process; these tests check the same in a real subprocess, for
+one broken study file (two bad rows, both named) and for Hydra's own refusals. What a user must see:
 
 - a message on stderr naming the file, the column, the offending CSV lines (header =
   line 1) and what was expected;
@@ -80,20 +82,6 @@ def rows_line(message: str) -> list[int]:
 # --------------------------------------------------------------------------- study files
 
 
-def test_missing_column(broken, tmp_path):
-    edit(broken, "ratings", lambda f: f.drop(columns="stars"))
-    result = fit(tmp_path / "run", "data=study", f"data.dir={broken}")
-    assert_user_error(result, tmp_path / "run", "ratings.csv", "'stars'", "missing column",
-                      "expected: columns org, year, stars")
-
-
-def test_renamed_column_suggests_the_name(broken, tmp_path):
-    edit(broken, "resources", lambda f: f.rename(columns={"deprivation": "deprivaton"}))
-    result = fit(tmp_path / "run", "data=study", f"data.dir={broken}")
-    assert_user_error(result, tmp_path / "run", "resources.csv", "'deprivation'",
-                      "rename 'deprivaton' -> 'deprivation'")
-
-
 def test_stars_outside_0_to_3(broken, tmp_path):
     def change(f):
         f.loc[4, "stars"] = "5"
@@ -105,67 +93,6 @@ def test_stars_outside_0_to_3(broken, tmp_path):
     message = assert_user_error(result, tmp_path / "run", "ratings.csv", "column 'stars'",
                                 "out of range", "'5'", "'-1'", "between 0 and 3")
     assert rows_line(message) == [line(4), line(9)]
-
-
-def test_non_numeric_values(broken, tmp_path):
-    def change(f):
-        f.loc[2, "spend_per_head"] = "lots"
-        return f
-
-    edit(broken, "resources", change)
-    result = fit(tmp_path / "run", "data=study", f"data.dir={broken}")
-    message = assert_user_error(result, tmp_path / "run", "resources.csv",
-                                "column 'spend_per_head'", "non-numeric", "'lots'",
-                                "expected: number")
-    assert rows_line(message) == [line(2)]
-
-
-def test_duplicate_org_year(broken, tmp_path):
-    edit(broken, "ratings", lambda f: pd.concat([f, f.iloc[[3]]], ignore_index=True))
-    n = len(pd.read_csv(broken / "ratings.csv"))
-    result = fit(tmp_path / "run", "data=study", f"data.dir={broken}")
-    message = assert_user_error(result, tmp_path / "run", "ratings.csv", "duplicate",
-                                "(org, year)", "expected: one row per (org, year)")
-    assert rows_line(message) == [line(3), line(n - 1)]
-
-
-def test_empty_table(broken, tmp_path):
-    path = broken / "ratings.csv"
-    path.write_text(path.read_text().splitlines()[0] + "\n")
-    result = fit(tmp_path / "run", "data=study", f"data.dir={broken}")
-    assert_user_error(result, tmp_path / "run", "ratings.csv", "no rows",
-                      "expected: a header line and at least one row")
-
-
-def test_org_missing_from_organisations(broken, tmp_path):
-    ratings = pd.read_csv(broken / "ratings.csv", dtype=str)
-    gone = "E007"
-    edit(broken, "organisations", lambda f: f[f["org"] != gone])
-    result = fit(tmp_path / "run", "data=study", f"data.dir={broken}")
-    message = assert_user_error(result, tmp_path / "run", "ratings.csv", "column 'org'",
-                                f"'{gone}'", "organisations.csv")
-    expected_lines = [line(i) for i in ratings.index[ratings["org"] == gone]]
-    assert expected_lines and rows_line(message) == expected_lines
-
-
-def test_missing_study_folder(tmp_path):
-    result = fit(tmp_path / "run", "data=study", f"data.dir={tmp_path / 'nowhere'}")
-    assert_user_error(result, tmp_path / "run", "nowhere", "study folder not found",
-                      "task=simulate")
-
-
-# --------------------------------------------------------------------------- settings
-
-
-def test_unknown_predictor(tmp_path):
-    result = fit(tmp_path / "run", "model.predictors=[strategy_type,budget]")
-    assert_user_error(result, tmp_path / "run", "budget", "model.predictors",
-                      "available: strategy_type, spend_per_head")
-
-
-def test_study_without_dir(tmp_path):
-    result = fit(tmp_path / "run", "data=study")
-    assert_user_error(result, tmp_path / "run", "data=study needs data.dir", "data.dir=")
 
 
 @pytest.mark.parametrize("group", ["model", "data", "sampler"])

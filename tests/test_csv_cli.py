@@ -8,7 +8,7 @@
    the mode's.
 2. ``model=binomial`` on cbpp with ``(1|herd)`` completes a smoke run (too few draws for
    the gates: written, marked failed, exit status 3).
-3. CSV mistakes exit 2 with a message naming the file, the column and the fix.
+3. CSV mistakes: the catalogue in tests/test_bad_inputs.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, run_cli
 
-from carestar.errors import EXIT_GATES_FAILED, EXIT_USER_ERROR
+from carestar.errors import EXIT_GATES_FAILED
 
 pytestmark = pytest.mark.slow
 
@@ -83,39 +83,5 @@ def test_cbpp_binomial_group_term_completes(tmp_path):
     assert any("herd_sd" in name for name in summary.index), list(summary.index)
 
 
-# --------------------------------------------------------------------------- bad input
-
-
-def assert_user_error(result, run_dir: Path, *needles: str) -> None:
-    err = result.stderr
-    assert result.returncode == EXIT_USER_ERROR, (result.returncode, err[-2000:])
-    assert "Traceback" not in err, err[-3000:]
-    for needle in needles:
-        assert needle in err, f"{needle!r} not in:\n{err}"
-    assert not list(run_dir.rglob("run.json"))
-
-
-def test_missing_file(tmp_path):
-    missing = tmp_path / "nowhere.csv"
-    result = run_cli("data=csv", f"data.path={missing}", 'model.formula="y ~ x"',
-                     "sampler=smoke", f"hydra.run.dir={tmp_path / 'run'}", timeout=300)
-    assert_user_error(result, tmp_path / "run", str(missing), "file not found", "data.path=")
-
-
-def test_formula_names_a_missing_column(tmp_path):
-    overrides = [o if not o.startswith("model.formula") else 'model.formula="Sat ~ Infl + Typ + Cont"'
-                 for o in HOUSING]
-    result = run_cli(*overrides, "sampler=smoke", f"hydra.run.dir={tmp_path / 'run'}", timeout=300)
-    assert_user_error(result, tmp_path / "run", "housing.csv", "column 'Typ'",
-                      "not in the file", "did you mean 'Type'?")
-
-
-def test_missing_predictor_value_suggests_dropna(tmp_path):
-    frame = pd.read_csv(REF / "housing.csv")
-    frame.loc[[4, 10], "Infl"] = None
-    path = tmp_path / "housing_gaps.csv"
-    frame.to_csv(path, index=False)
-    overrides = [o if not o.startswith("data.path") else f"data.path={path}" for o in HOUSING]
-    result = run_cli(*overrides, "sampler=smoke", f"hydra.run.dir={tmp_path / 'run'}", timeout=300)
-    assert_user_error(result, tmp_path / "run", "housing_gaps.csv", "column 'Infl'",
-                      "missing values", "rows: 6, 12", "data.dropna=true")
+# Bad input of a tidy CSV (missing file, missing column, missing values, weights): the
+# catalogue in tests/test_bad_inputs.py.
