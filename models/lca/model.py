@@ -77,6 +77,7 @@ relabelling, relative entropy, smallest share, ``ari_vs_truth``), ``log_likeliho
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,8 @@ from models.lca.em import design_matrix, fit_em
 from models.lca.initial_values import free_item_groups, initial_values
 from models.lca.relabelling import relabel_to_em
 
+log = logging.getLogger(__name__)
+
 
 class LatentClassModel(Model):
     """Bayesian latent class model; see the module docstring for the math."""
@@ -112,7 +115,8 @@ class LatentClassModel(Model):
         covariate_sigma: float = 2.5,
         cutpoint_sigma: float = 3.0,
         location_sigma: float = 2.0,
-        em_starts: int = 10,
+        em_starts: int = 20,
+        em_max_starts: int = 200,
         seed: int = 0,
         agreement_lp_tol: float = 2.0,
         agreement_profile_tol: float = 0.05,
@@ -133,6 +137,10 @@ class LatentClassModel(Model):
         self.cutpoint_sigma = float(cutpoint_sigma)
         self.location_sigma = float(location_sigma)
         self.em_starts = int(em_starts)
+        self.em_max_starts = int(em_max_starts)
+        if self.em_starts < 1 or self.em_max_starts < self.em_starts:
+            raise ConfigError(f"model.em_starts must be >= 1 and model.em_max_starts >= it, got"
+                              f" {em_starts} and {em_max_starts}")
         self.seed = int(seed)
         self.agreement_lp_tol = agreement_lp_tol
         self.agreement_profile_tol = agreement_profile_tol
@@ -145,7 +153,15 @@ class LatentClassModel(Model):
     def prepare(self, data: Any) -> PreparedLCA:
         resp = self.responses_from(data)
         check_n_classes(resp, self.n_classes)
-        em = fit_em(resp, self.n_classes, seed=self.seed, n_init=self.em_starts)
+        em = fit_em(resp, self.n_classes, seed=self.seed, n_init=self.em_starts,
+                    max_starts=self.em_max_starts)
+        if self.n_classes > 1 and em.n_at_best < 2:
+            log.warning("EM: the best log likelihood %.4f was reached by only 1 of %d starts"
+                        " (model.em_max_starts): it may be a local maximum", em.loglik,
+                        em.n_starts)
+        else:
+            log.info("EM: best log likelihood %.4f reached by %d of %d starts", em.loglik,
+                     em.n_at_best, em.n_starts)
         design = design_matrix(resp)
         names = () if design is None else ("Intercept", *map(str, resp.covariates.columns))
         ordinal = tuple(
@@ -299,6 +315,8 @@ class LatentClassModel(Model):
         raw = idata["posterior"].attrs.get("lca_chain_agreement")
         agreement = json.loads(raw) if raw else self.chain_agreement(idata, prepared)
         agreement["em_loglik"] = prepared.em.loglik
+        agreement["em_starts"] = prepared.em.n_starts
+        agreement["em_starts_at_best"] = prepared.em.n_at_best
         membership = self.class_membership(idata, prepared)
         fit = self.fit_statistics(prepared, membership, idata)
         agreement["relative_entropy"] = fit["relative_entropy"]

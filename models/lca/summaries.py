@@ -63,6 +63,9 @@ def fit_statistics(prepared: PreparedLCA, membership: pd.DataFrame | None = None
         "aic": -2 * loglik + 2 * k,
         "bic": -2 * loglik + k * np.log(r.n_total),
         "relative_entropy": relative_entropy(post, r.weights),
+        "em_loglik": em.loglik,
+        "em_starts": em.n_starts,
+        "em_starts_at_best": em.n_at_best,
     }
 
 
@@ -186,7 +189,14 @@ def report_section(model: LatentClassModel, idata: xr.DataTree, prepared: Prepar
         f" n = {fit['n_units']:g}); relative entropy {fit['relative_entropy']:.3f}"
         " (1 = every organisation certain of its class).",
         "",
+        f"Maximum likelihood (EM): log likelihood {prepared.em.loglik:.3f}, reached by"
+        f" {prepared.em.n_at_best} of {prepared.em.n_starts} random starts.",
+        "",
     ]
+    if prepared.n_classes > 1 and prepared.em.n_at_best < 2:
+        lines += [f"**Warning:** only one of {prepared.em.n_starts} EM starts reached the best"
+                  " log likelihood: it may be a local maximum (raise `model.em_max_starts`).",
+                  ""]
     if not is_mode_only(idata):
         lines += [
             f"Chains agree after relabelling: **{'yes' if agree['chains_agree'] else 'NO'}**"
