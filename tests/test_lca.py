@@ -105,11 +105,18 @@ def test_both_value_columns_in_a_row():
     assert e.value.rows == [7]
 
 
-def test_from_frame_keeps_data_order_and_drops_missing_covariates():
-    frame = pd.DataFrame({"A": ["no", "yes", "no", "yes"], "B": [2, 1, 1, 2],
-                          "GPA": [1.0, None, 3.0, 2.0]})
-    with pytest.warns(UserWarning, match="1 row"):
-        r = ItemResponses.from_frame(frame, ["A", "B"], covariates=["GPA"])
+def test_from_frame_missing_covariate_stops_unless_dropna(caplog):
+    frame = pd.DataFrame({"A": ["no", "yes", "no", "yes", None], "B": [2, 1, 1, 2, 1],
+                          "GPA": [1.0, None, 3.0, 2.0, 1.0]})
+    with pytest.raises(DataError, match="missing covariate") as e:
+        ItemResponses.from_frame(frame, ["A", "B"], covariates=["GPA"], source="my.csv")
+    assert e.value.rows == [3] and e.value.column == "GPA" and "dropna" in str(e.value)
+    with caplog.at_level("WARNING"):
+        r = ItemResponses.from_frame(frame.drop(index=1), ["A", "B"], covariates=["GPA"],
+                                     dropna=False)
+        assert r.n_org == 4 and r.codes[3, 0] == -1  # the missing answer stays
+        r = ItemResponses.from_frame(frame, ["A", "B"], covariates=["GPA"], dropna=True)
+    assert "dropped 2 of 5 rows" in caplog.text and "lines 3, 6" in caplog.text
     assert r.category_labels == (("no", "yes"), (1, 2))
     assert r.n_org == 3 and r.covariates["GPA"].tolist() == [1.0, 3.0, 2.0]
 

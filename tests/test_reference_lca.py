@@ -68,21 +68,6 @@ def test_cheating_two_classes():
     assert abs(em.aic() - 898.0542) < 0.1
 
 
-def test_cheating_two_classes_gpa_covariate():
-    frame = pd.read_csv(DATA / "cheating.csv")
-    with pytest.warns(UserWarning, match="4 row"):
-        r = ItemResponses.from_frame(frame, CHEAT_ITEMS, covariates=["GPA"],
-                                     source="cheating.csv")
-    assert r.n_org == 315
-    em = fit_em(r, 2, seed=1, n_init=10)
-    assert abs(em.loglik - (-429.6384)) < 0.05
-    assert em.n_params == 10
-    # slope of the smaller (cheater) class against the larger: published -0.8424836
-    small = int(np.argmin(em.shares))
-    big = 1 - small
-    assert abs((em.coefs[small, 1] - em.coefs[big, 1]) - (-0.8424836)) < 0.02
-
-
 def test_mode_agrees_with_stepmix_on_a_simulated_study():
     from stepmix.stepmix import StepMix
 

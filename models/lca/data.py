@@ -3,7 +3,7 @@ CSV, the prepared inputs of ``build``, and the generating classes of simulated d
 
 from __future__ import annotations
 
-import warnings
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 
 from carestar import relabel
-from carestar.errors import ConfigError
+from carestar.errors import ConfigError, DataError
 from carestar.item_responses import ItemResponses
+from models.lca.covariates import formula_columns, is_formula, with_formula_columns
 from models.lca.em import EMFit
 from models.lca.relabelling import class_features
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,15 +86,28 @@ class LCATruth:
                                                     self.shares[None, None])[0, 0])
 
 
-def item_responses(data: Any, items: list[str] | None, covariates: list[str]) -> ItemResponses:
-    """ItemResponses from a Study, a TidyTable-like object (``.frame``) or itself."""
+def item_responses(data: Any, items: list[str] | None, covariates: list[str] | str,
+                   dropna: bool | None = None) -> ItemResponses:
+    """ItemResponses from a Study, a TidyTable-like object (``.frame``) or itself.
+
+    ``covariates``: column names or a formula right-hand side (``models.lca.covariates``).
+    ``dropna`` (None: the data's own ``dropna``, ``data.dropna``): drop rows with a missing
+    item or covariate, else a missing covariate is an error (``ItemResponses.from_frame``).
+    """
+    if dropna is None:
+        dropna = bool(getattr(data, "dropna", False))
     if isinstance(data, ItemResponses):
         resp = data if items is None else data.select(items)
         return resp
     if hasattr(data, "local_practice"):
         resp = ItemResponses.from_study(data, items)
+        if is_formula(covariates):
+            raise ConfigError("model.covariates as a formula needs a CSV (data=csv); give the"
+                              " study's covariates as a list, e.g. [spend_per_head]")
         if covariates:
-            resp = with_study_covariates(resp, data, covariates)
+            resp = with_study_covariates(resp, data, covariates, dropna)
+        elif dropna:
+            resp = drop_missing_items(resp)
         return resp
     if hasattr(data, "frame"):
         frame = data.frame
@@ -99,21 +115,54 @@ def item_responses(data: Any, items: list[str] | None, covariates: list[str]) ->
         if weights is not None and not isinstance(weights, str):
             weights = np.asarray(weights, float)
         levels = getattr(data, "levels", None)
+        source = str(getattr(data, "source", getattr(data, "path", "data")))
+        names = list(covariates or [])
+        if is_formula(covariates):
+            used = formula_columns(covariates, list(map(str, frame.columns)))
+            if items is None:
+                skip = set(used) | ({weights} if isinstance(weights, str) else set())
+                items = [c for c in map(str, frame.columns) if c not in skip]
+            frame, names, _ = with_formula_columns(frame, covariates, source)
         return ItemResponses.from_frame(
             frame,
             items,
             weights=weights,
-            covariates=covariates,
-            source=str(getattr(data, "source", getattr(data, "path", "data"))),
+            covariates=names,
+            source=source,
             levels=levels if isinstance(levels, dict) else None,
+            dropna=dropna,
         )
     raise ConfigError(
         f"model=lca needs study data or a tidy CSV, got {type(data).__name__}"
     )
 
 
-def with_study_covariates(resp: ItemResponses, study, names: list[str]) -> ItemResponses:
-    """Attach per-organisation numeric covariates found in the study's tables."""
+def drop_missing_items(resp: ItemResponses) -> ItemResponses:
+    """Organisations with every item answered (``data.dropna=true``), with a log line."""
+    keep = (resp.codes >= 0).all(axis=1)
+    if not keep.all():
+        log.warning("data.dropna=true: dropped %d of %d organisations with a missing item",
+                    int((~keep).sum()), resp.n_org)
+    return _subset(resp, keep, resp.covariates)
+
+
+def _subset(resp: ItemResponses, keep: np.ndarray, cov: pd.DataFrame | None) -> ItemResponses:
+    return ItemResponses(
+        orgs=tuple(o for o, k in zip(resp.orgs, keep, strict=True) if k),
+        items=resp.items, codes=resp.codes[keep], n_categories=resp.n_categories,
+        category_labels=resp.category_labels, kinds=resp.kinds,
+        weights=None if resp.weights is None else resp.weights[keep],
+        covariates=None if cov is None else cov.loc[keep].reset_index(drop=True),
+        source=resp.source,
+    )
+
+
+def with_study_covariates(resp: ItemResponses, study, names: list[str],
+                          dropna: bool = False) -> ItemResponses:
+    """Attach per-organisation numeric covariates found in the study's tables.
+
+    An organisation without a covariate value is an error (naming them) unless ``dropna``;
+    then it is dropped, as is one with a missing item, with a log line."""
     cols = {}
     for name in names:
         for table in ("strategy", "organisations", "resources"):
@@ -132,12 +181,14 @@ def with_study_covariates(resp: ItemResponses, study, names: list[str]) -> ItemR
     cov = pd.DataFrame({n: c.reindex(list(resp.orgs)).to_numpy() for n, c in cols.items()})
     keep = cov.notna().all(axis=1).to_numpy()
     if not keep.all():
-        warnings.warn(f"{int((~keep).sum())} organisation(s) without covariates dropped",
-                      stacklevel=2)
-    return ItemResponses(
-        orgs=tuple(o for o, k in zip(resp.orgs, keep, strict=True) if k),
-        items=resp.items, codes=resp.codes[keep], n_categories=resp.n_categories,
-        category_labels=resp.category_labels, kinds=resp.kinds,
-        weights=None if resp.weights is None else resp.weights[keep],
-        covariates=cov.loc[keep].reset_index(drop=True), source=resp.source,
-    )
+        lacking = [str(o) for o, k in zip(resp.orgs, keep, strict=True) if not k]
+        cols = [n for n in names if cov[n].isna().any()]
+        if not dropna:
+            raise DataError(f"{len(lacking)} organisation(s) have no value of {cols}",
+                            file="study", column=", ".join(cols),
+                            expected="a covariate value for every organisation",
+                            hint="orgs: " + ", ".join(lacking[:10]))
+        log.warning("data.dropna=true: dropped %d of %d organisations without %s",
+                    len(lacking), resp.n_org, cols)
+    out = _subset(resp, keep, cov)
+    return drop_missing_items(out) if dropna else out

@@ -108,7 +108,7 @@ class LatentClassModel(Model):
         self,
         n_classes: int = 3,
         items: list[str] | None = None,
-        covariates: list[str] | None = None,
+        covariates: list[str] | str | None = None,
         ordinal_emission: bool = False,
         class_share_alpha: float = 1.0,
         item_alpha: float = 1.0,
@@ -124,7 +124,9 @@ class LatentClassModel(Model):
     ) -> None:
         self.n_classes = n_classes
         self.items = None if items is None else list(items)
-        self.covariates = list(covariates or [])
+        # column names, or a formula right-hand side ("PARTY * AGE"; models.lca.covariates)
+        self.covariates = (covariates.strip() if isinstance(covariates, str)
+                           else list(covariates or []))
         self.ordinal_emission = bool(ordinal_emission)
         for key, val in dict(class_share_alpha=class_share_alpha, item_alpha=item_alpha,
                              covariate_sigma=covariate_sigma, cutpoint_sigma=cutpoint_sigma,

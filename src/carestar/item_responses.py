@@ -20,6 +20,7 @@ number of latent classes can be identified from the data.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,8 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from carestar.errors import ConfigError, DataError
+from carestar.errors import ConfigError, DataError, format_rows
 from carestar.frequency_weights import check_frequency_weights
+
+log = logging.getLogger(__name__)
 
 KINDS = ("binary", "polytomous", "ordinal")
 DEGREE_LEVELS = tuple(range(6))  # degree_of_use 0-5
@@ -228,13 +231,17 @@ class ItemResponses:
         source: str = "data",
         org: str | None = None,
         levels: dict[str, Sequence] | None = None,
+        dropna: bool = False,
     ) -> ItemResponses:
         """Responses from a wide table: one row per organisation (or per pattern).
 
         ``weights`` is a column name or an array of frequency weights; ``covariates`` names
-        numeric columns (rows with a missing covariate are dropped, with a warning, as
-        poLCA does); ``org`` names an id column (default: the CSV line number); ``levels``
-        gives a column's categories in order (overrides the data's own order).
+        numeric columns; ``org`` names an id column (default: the CSV line number);
+        ``levels`` gives a column's categories in order (overrides the data's own order).
+        A row with a missing covariate is an error naming column and lines, unless
+        ``dropna`` (``data.dropna=true``): then rows with a missing covariate *or any missing
+        item* are dropped (poLCA's ``na.rm = TRUE``) and the log says how many. Without it,
+        missing answers stay in (full information: they drop out of that row's likelihood).
         """
         frame = frame.reset_index(drop=True)
         lines = np.arange(len(frame)) + 2
@@ -278,13 +285,27 @@ class ItemResponses:
                         expected="numbers (code categorical covariates as indicator columns)",
                     )
             na = cov.isna().any(axis=1).to_numpy()
-            if na.any():
-                warnings.warn(
-                    f"{source}: {int(na.sum())} row(s) with a missing covariate dropped "
-                    f"(lines {lines[na].tolist()[:10]})",
-                    stacklevel=2,
+            if na.any() and not dropna:
+                cols = [c for c in covariates if cov[c].isna().any()]
+                raise DataError(
+                    f"{int(na.sum())} row(s) have a missing covariate",
+                    file=source,
+                    column=cols[0] if len(cols) == 1 else ", ".join(cols),
+                    rows=lines[na].tolist(),
+                    expected="a value of every covariate in every row",
+                    hint="set data.dropna=true to drop these rows",
                 )
             keep = ~na
+        if dropna:
+            item_na = frame[list(items)].isna().any(axis=1).to_numpy()
+            dropped = ~keep | item_na
+            if dropped.any():
+                log.warning("data.dropna=true: dropped %d of %d rows of %s with a missing item"
+                            " or covariate (%d missing an item; lines %s)", int(dropped.sum()),
+                            len(frame), source, int(item_na.sum()),
+                            format_rows(lines[dropped].tolist()))
+            keep = ~dropped
+        if cov is not None:
             cov = cov.loc[keep].reset_index(drop=True).astype(float)
         codes = np.full((int(keep.sum()), len(items)), -1, dtype=int)
         labels, kinds = [], []
