@@ -219,6 +219,7 @@ def test_simulated_150x12x3_converges_after_relabelling(tmp_path):
     with model:
         idata = pm.sample(500, tune=500, chains=4, cores=1, random_seed=3, progressbar=False,
                           initvals=m.initvals(prep), compute_convergence_checks=False)
+    raw = idata.copy()
     idata = m.postprocess(idata, prep)
     wall = time.time() - t
     conv = diag.convergence(idata, m.monitored(idata), {
@@ -235,6 +236,22 @@ def test_simulated_150x12x3_converges_after_relabelling(tmp_path):
     assert (tmp_path / "item_profiles.png").exists() is False
     assert m.figures(idata, prep, tmp_path)["item_profiles"].exists()
     assert "Chains agree" in m.report_section(idata, prep)
+    assert info["posterior_matches_em"], info["posterior_vs_em"]
+    assert "not at the maximum likelihood" not in m.report_section(idata, prep)
+    # classes ordered by use (class 1 = lowest) in the tables the run writes
+    from models.lca.em import class_use
+    assert np.all(np.diff(class_use(prep.em.probs, r.n_categories)) > 0)
+    prof = tables["item_profiles"]
+    mean = np.zeros(prep.em.probs.shape)
+    mean[prof["class"] - 1, [r.items.index(i) for i in prof["item"]], prof["category"]] = \
+        prof["mean"]
+    assert np.all(np.diff(class_use(mean, r.n_categories)) > 0)
+    # fed an EM point from another mode (shares of a different solution), it says so
+    from dataclasses import replace
+    other = replace(prep, em=replace(prep.em, shares=prep.em.shares[::-1].copy()))
+    flagged = m.postprocess(raw, other)
+    assert not m.diagnostics(flagged, other)["latent_classes"]["posterior_matches_em"]
+    assert "not at the maximum likelihood (EM) solution" in m.report_section(flagged, other)
 
 
 def test_ordinal_emission_locations_sum_to_zero_over_classes():

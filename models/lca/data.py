@@ -32,6 +32,7 @@ class PreparedLCA:
     ordinal_items: tuple[int, ...]  # item indices with an ordered-logit emission
     truth: LCATruth | None = None  # simulated data: the generating classes and parameters
     item_labels: dict[str, str] | None = None  # item name -> label for figures
+    n_dropped: int = 0  # rows (organisations) data.dropna=true dropped
 
     @property
     def class_labels(self) -> list[int]:

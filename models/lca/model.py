@@ -120,6 +120,9 @@ class LatentClassModel(Model):
         seed: int = 0,
         agreement_lp_tol: float = 2.0,
         agreement_profile_tol: float = 0.05,
+        em_score_tol: float = 0.10,
+        em_share_tol: float = 0.10,
+        em_loglik_tol: float = 0.01,
         **_: Any,
     ) -> None:
         self.n_classes = n_classes
@@ -146,6 +149,8 @@ class LatentClassModel(Model):
         self.seed = int(seed)
         self.agreement_lp_tol = agreement_lp_tol
         self.agreement_profile_tol = agreement_profile_tol
+        self.em_tols = dict(score_tol=float(em_score_tol), share_tol=float(em_share_tol),
+                            loglik_tol=float(em_loglik_tol))
 
     # -- prepare -----------------------------------------------------------------------
     def responses_from(self, data: Any) -> ItemResponses:
@@ -173,7 +178,11 @@ class LatentClassModel(Model):
         truth = LCATruth.from_study(data, resp) if hasattr(data, "local_practice") else None
         labels = ((getattr(data, "truth", None) or {}).get("local_practice") or {}).get(
             "item_labels")
-        return PreparedLCA(resp, self.n_classes, design, names, em, ordinal, truth, labels)
+        n_rows = len(data.frame) if hasattr(data, "frame") else (
+            len({str(o) for o in data.local_practice["org"]}) if hasattr(data, "local_practice")
+            else resp.n_org)
+        return PreparedLCA(resp, self.n_classes, design, names, em, ordinal, truth, labels,
+                           n_dropped=n_rows - resp.n_org)
 
     # -- build -------------------------------------------------------------------------
     def build(self, prepared: PreparedLCA) -> pm.Model:
@@ -288,6 +297,13 @@ class LatentClassModel(Model):
                                        prepared.n_classes)
         idata["posterior"] = post
         ll = self.pointwise_loglik(post, prepared)
+        if not posterior.is_mode_only(idata):
+            versus = posterior.posterior_vs_em(post, ll @ prepared.responses.row_weights,
+                                               prepared, **self.em_tols)
+            if not versus["posterior_matches_em"]:
+                log.warning("the posterior is not at the EM (maximum likelihood) solution: %s",
+                            "; ".join(versus["reasons"]))
+            idata["posterior"].attrs["lca_posterior_vs_em"] = json.dumps(versus)
         labels = [str(o) for o in prepared.responses.orgs]
         ll, labels = posterior.loo_units(ll, labels, prepared.responses.weights)
         idata["log_likelihood"] = xr.Dataset(
@@ -299,6 +315,12 @@ class LatentClassModel(Model):
         idata["posterior"].attrs["lca_chain_agreement"] = json.dumps(agreement)
         idata["posterior"].attrs["lca_mode"] = json.dumps(self.mode_loglik(idata, prepared))
         return idata
+
+    @staticmethod
+    def posterior_vs_em(idata: xr.DataTree) -> dict[str, Any] | None:
+        """``posterior.posterior_vs_em`` as ``postprocess`` recorded it (None for a mode)."""
+        raw = idata["posterior"].attrs.get("lca_posterior_vs_em")
+        return json.loads(raw) if raw else None
 
     def mode_loglik(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, Any]:
         """Weighted log likelihood at the posterior mode (``posterior.mode_loglik``)."""
@@ -319,6 +341,10 @@ class LatentClassModel(Model):
         agreement["em_loglik"] = prepared.em.loglik
         agreement["em_starts"] = prepared.em.n_starts
         agreement["em_starts_at_best"] = prepared.em.n_at_best
+        versus = self.posterior_vs_em(idata)
+        if versus is not None:
+            agreement["posterior_vs_em"] = versus
+            agreement["posterior_matches_em"] = versus["posterior_matches_em"]
         membership = self.class_membership(idata, prepared)
         fit = self.fit_statistics(prepared, membership, idata)
         agreement["relative_entropy"] = fit["relative_entropy"]

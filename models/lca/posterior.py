@@ -143,3 +143,53 @@ def mode_loglik(model: LatentClassModel, idata: xr.DataTree, prepared: PreparedL
     point = mode["posterior"].to_dataset()
     ll = float(r.row_weights @ pointwise_loglik(point, prepared)[0, 0])
     return {"loglik": ll, "at": "posterior mode (pm.find_MAP from the best draw)"}
+
+
+def item_scores(probs: np.ndarray, n_categories) -> np.ndarray:
+    """(..., K, J) each class's expected answer per item, E[code] / (C_j - 1) (0 to 1)."""
+    return np.stack([(probs[..., :, j, :c] * np.arange(c)).sum(axis=-1) / (c - 1)
+                     for j, c in enumerate(n_categories)], axis=-1)
+
+
+def posterior_vs_em(post: xr.Dataset, ll_draws: np.ndarray, prepared: PreparedLCA, *,
+                    score_tol: float, share_tol: float, loglik_tol: float) -> dict[str, Any]:
+    """Does the posterior (relabelled to the EM labelling) sit at the EM solution?
+
+    ``ll_draws``: (chain, draw) weighted log likelihood of every draw. The posterior is
+    *elsewhere* (``posterior_matches_em`` false) when a class's mean share differs from the
+    EM share by more than ``share_tol``, a class's mean expected answer to an item
+    (``item_scores``, 0-1) by more than ``score_tol``, or a draw's log likelihood exceeds
+    the EM maximum by more than ``loglik_tol`` nats (EM then missed the global maximum: no
+    point of the model can beat the maximum likelihood). Draws below the EM log likelihood
+    are expected (by about half the number of parameters near a well-identified maximum),
+    so the mean and range are reported, not judged.
+    """
+    em, cats = prepared.em, prepared.responses.n_categories
+    mean_probs = post["item_probs"].mean(("chain", "draw")).values
+    mean_shares = post["class_shares"].mean(("chain", "draw")).values
+    score_diff = np.abs(item_scores(mean_probs, cats) - item_scores(em.probs, cats))
+    share_diff = np.abs(mean_shares - em.shares)
+    ll = np.asarray(ll_draws, float).ravel()
+    reasons = []
+    if share_diff.max() > share_tol:
+        k = int(share_diff.argmax())
+        reasons.append(f"class {k + 1}'s share is {mean_shares[k]:.3f} in the posterior,"
+                       f" {em.shares[k]:.3f} at the EM point")
+    if score_diff.max() > score_tol:
+        k, j = np.unravel_index(int(score_diff.argmax()), score_diff.shape)
+        reasons.append(f"class {k + 1}'s mean answer to '{prepared.responses.items[j]}'"
+                       f" differs by {score_diff[k, j]:.3f} (0-1 scale)")
+    if ll.max() > em.loglik + loglik_tol:
+        reasons.append(f"a draw's log likelihood {ll.max():.3f} exceeds the EM maximum"
+                       f" {em.loglik:.3f}: EM missed the global maximum")
+    return {
+        "posterior_matches_em": not reasons,
+        "reasons": reasons,
+        "max_share_difference": float(share_diff.max()),
+        "max_item_score_difference": float(score_diff.max()),
+        "em_loglik": em.loglik,
+        "posterior_loglik_mean": float(ll.mean()),
+        "posterior_loglik_range": [float(ll.min()), float(ll.max())],
+        "rule": f"shares within {share_tol}, mean answers within {score_tol} (0-1 scale), no"
+                f" draw above the EM log likelihood by more than {loglik_tol}",
+    }

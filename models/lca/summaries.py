@@ -132,7 +132,7 @@ def tables(model: LatentClassModel, idata: xr.DataTree, prepared: PreparedLCA
         "sd": shares.std(("chain", "draw")).values,
         "q03": shares.quantile(0.03, ("chain", "draw")).values,
         "q97": shares.quantile(0.97, ("chain", "draw")).values,
-        "em": prepared.em.shares,
+        "ml_em": prepared.em.shares,
     })
     p = post["item_probs"]
     mean, sd = p.mean(("chain", "draw")).values, p.std(("chain", "draw")).values
@@ -146,10 +146,14 @@ def tables(model: LatentClassModel, idata: xr.DataTree, prepared: PreparedLCA
                              sd[k, j, c], q03[k, j, c], q97[k, j, c],
                              prepared.em.probs[k, j, c]))
     t_prof = pd.DataFrame(rows, columns=["class", "item", "category", "label", "mean", "sd",
-                                         "q03", "q97", "em"])
+                                         "q03", "q97", "ml_em"])
     membership = class_membership(idata, prepared)
     fit = model.fit_statistics(prepared, membership, idata)
     fit["chains_agree"] = model.chain_agreement(idata, prepared)["chains_agree"]
+    versus = model.posterior_vs_em(idata)
+    if versus is not None:
+        fit["posterior_matches_em"] = versus["posterior_matches_em"]
+        fit["posterior_loglik_mean"] = versus["posterior_loglik_mean"]
     ari = truth_ari(membership, prepared)
     if ari is not None:
         fit["ari_vs_truth"] = ari
@@ -160,10 +164,13 @@ def tables(model: LatentClassModel, idata: xr.DataTree, prepared: PreparedLCA
         out["truth_recovery"] = recovery
     if "class_coefs" in post:
         cc = post["class_coefs"]
-        out["class_coefs"] = (
-            cc.mean(("chain", "draw")).to_dataframe("mean")
-            .join(cc.std(("chain", "draw")).to_dataframe("sd")).reset_index()
-        )
+        t_coefs = (cc.mean(("chain", "draw")).to_dataframe("mean")
+                   .join(cc.std(("chain", "draw")).to_dataframe("sd")).reset_index())
+        t_coefs["q03"] = cc.quantile(0.03, ("chain", "draw")).values.ravel()
+        t_coefs["q97"] = cc.quantile(0.97, ("chain", "draw")).values.ravel()
+        # the EM coefficients have class 1 as their zero reference, as class_coefs has
+        t_coefs["ml_em"] = prepared.em.coefs[1:].ravel()
+        out["class_coefs"] = t_coefs
     return out
 
 
@@ -174,14 +181,16 @@ def report_section(model: LatentClassModel, idata: xr.DataTree, prepared: Prepar
     agree = model.chain_agreement(idata, prepared)
     lines = [
         f"## Latent classes ({prepared.n_classes} classes, {prepared.responses.n_item} items,"
-        f" {prepared.responses.n_org} rows)",
+        f" {prepared.responses.n_org} rows; class 1 = lowest use)",
         "",
-        "| class | share (mean) | 94% interval | EM |",
+        *([f"data.dropna=true: {prepared.n_dropped} row(s) with a missing item or covariate"
+           " dropped.", ""] if prepared.n_dropped else []),
+        "| class | share (posterior mean) | 94% interval | maximum likelihood (EM) |",
         "|---|---|---|---|",
     ]
     for row in t["class_shares"].to_dict("records"):
         lines.append(f"| {row['class']} | {row['mean']:.3f} | {row['q03']:.3f}-{row['q97']:.3f}"
-                     f" | {row['em']:.3f} |")
+                     f" | {row['ml_em']:.3f} |")
     lines += [
         "",
         f"Log likelihood at the {fit['loglik_at']}: {fit['loglik_mode']:.3f}"
@@ -197,6 +206,15 @@ def report_section(model: LatentClassModel, idata: xr.DataTree, prepared: Prepar
         lines += [f"**Warning:** only one of {prepared.em.n_starts} EM starts reached the best"
                   " log likelihood: it may be a local maximum (raise `model.em_max_starts`).",
                   ""]
+    versus = model.posterior_vs_em(idata)
+    if versus is not None and not versus["posterior_matches_em"]:
+        lines += ["**Warning: the posterior is not at the maximum likelihood (EM) solution**"
+                  f" ({'; '.join(versus['reasons'])}; rule: {versus['rule']}). The EM"
+                  " columns, log likelihood, AIC and BIC describe the maximum likelihood"
+                  " point, not the posterior: posterior mean log likelihood"
+                  f" {versus['posterior_loglik_mean']:.3f} against"
+                  f" {versus['em_loglik']:.3f} at EM. Check `chains_agree`, try more EM"
+                  " starts or fewer classes.", ""]
     if not is_mode_only(idata):
         lines += [
             f"Chains agree after relabelling: **{'yes' if agree['chains_agree'] else 'NO'}**"
