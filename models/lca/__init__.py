@@ -4,19 +4,21 @@ The model and its math are in ``models.lca.model`` (``LatentClassModel``). One j
 
 * ``model``: ``LatentClassModel``: prepare, build (the PyMC graph), postprocess, diagnostics;
 * ``data``: item responses (and covariates) from a study or CSV, ``PreparedLCA``, ``LCATruth``;
-* ``em``: maximum likelihood by EM (StepMix), ``fit_em`` -> ``EMFit``;
+* ``covariates``: covariates of class membership as a formula right-hand side;
+* ``em``: maximum likelihood by EM (StepMix), ``fit_em`` -> ``EMFit`` (starts until two
+  reach the best; classes ordered by use, class 1 = lowest);
 * ``likelihood``: the likelihood in plain numpy (what the PyMC graph is tested against);
 * ``initial_values``: the EM solution as every chain's start;
 * ``relabelling``: every draw put on the EM labelling;
 * ``posterior``: per-draw log likelihood (LOO units), class membership, chain agreement,
-  the log likelihood at the mode;
+  the log likelihood at the mode, the posterior against the EM point;
 * ``summaries``: tables, fit statistics, truth recovery, the report section;
 * ``figures``: item profiles by class (the study's Figure 2), class membership;
 * ``simulate``: responses drawn from known classes.
 """
 
 from models.lca.data import LCATruth, PreparedLCA, item_responses, with_study_covariates
-from models.lca.em import EMFit, design_matrix, fit_em
+from models.lca.em import EMFit, class_use, design_matrix, fit_em
 from models.lca.initial_values import (EPS, interior_item_probs, interior_shares,
                                        ordinal_initial_values)
 from models.lca.likelihood import (class_log_probs, item_log_lik, ordinal_probs,
@@ -35,6 +37,7 @@ __all__ = [
     "LatentClassModel",
     "PreparedLCA",
     "class_features",
+    "class_use",
     "class_log_probs",
     "design_matrix",
     "fit_em",

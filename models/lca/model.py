@@ -52,15 +52,19 @@ that LOO leaves out whole patterns, with a warning).
 
 Label switching
 ---------------
-``prepare`` fits the model by maximum likelihood with StepMix's EM (several random starts);
-``build`` gives that solution as the initial value of every chain. ``postprocess`` relabels
+``prepare`` fits the model by maximum likelihood with StepMix's EM (at least ``em_starts``
+random starts, more until two reach the best log likelihood; ``models.lca.em``), classes
+ordered by use (class 1 = lowest); ``build`` gives that solution as the initial value of every chain. ``postprocess`` relabels
 every draw to the EM labelling (Hungarian matching on item profiles and shares,
 ``carestar.relabel``) and records whether the chains agree (``chain_agreement``).
 The EM point is also the posterior mode with the default flat priors (alpha = 1,
 no covariates) and free item probabilities; the log likelihood, AIC and BIC are reported
 there. With the ordinal emission (the default in ``conf/model/lca.yaml``) EM fits a
 different (unrestricted) model, so ``postprocess`` finds the mode with ``pm.find_MAP``
-started from the best draw; ``sampler=map`` reports the mode it found.
+started from the best draw; ``sampler=map`` reports the mode it found. After sampling,
+``posterior.posterior_vs_em`` checks that the posterior sits at the EM point (shares, mean
+answers, no draw above the EM maximum) and the run is marked when it does not
+(``latent_classes.posterior_matches_em``).
 
 Run outputs
 -----------
