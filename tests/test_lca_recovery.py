@@ -79,7 +79,10 @@ def test_rhat_of_every_share_and_item_probability(fitted):
     print(f"max r_hat over {len(table)} shares and item probabilities: {worst:.4f};"
           f" min bulk ESS {table['ess_bulk'].min():.0f}")
     assert worst <= 1.01, table.sort_values("r_hat").tail()
-    assert model.diagnostics(idata, fitted[2])["latent_classes"]["chains_agree"]
+    classes = model.diagnostics(idata, fitted[2])["latent_classes"]
+    assert classes["chains_agree"]
+    print("posterior vs EM:", classes["posterior_vs_em"])
+    assert classes["posterior_matches_em"]  # the default run is not falsely marked
 
 
 def test_truth_in_90_percent_intervals(fitted):
