@@ -34,6 +34,7 @@ TIDY = "y,r,x,z,g,w\n" + "".join(
 BINOMIAL = ["data=csv", "data.path={csv}", "model=binomial", "model.formula='y ~ x + (1|g)'"]
 ORDINAL = ["data=csv", "data.path={csv}", "model=ordinal", "model.formula='r ~ x'", "+data.levels.r=[Low,Mid,High]"]
 STUDY = ["data=study", "data.dir={study}"]
+LCA = ["data=csv", "data.path={csv}", "model=lca", "model.items=[y,r,g]", "model.n_classes=2"]
 
 
 @dataclass
@@ -195,6 +196,11 @@ CASES = [
          csv=lambda t: cell(t, 1, "x", "inf")),
     Case("csv-predictor-text", BINOMIAL, ["column 'x'", "non-numeric", "'abc'", "rows: 4"],
          csv=lambda t: cell(t, 2, "x", "abc")),
+    Case("csv-lca-covariate-missing", [*LCA, "model.covariates=[x]"],
+         ["tidy.csv", "column 'x'", "missing covariate", "rows: 3", "data.dropna=true"],
+         csv=lambda t: cell(t, 1, "x", "")),
+    Case("csv-lca-covariate-formula-unknown-column", [*LCA, "model.covariates='x * nope'"],
+         ["model.covariates 'x * nope'", "['nope'] not in the data"]),
     Case("csv-predictor-missing", BINOMIAL, ["column 'x'", "missing values", "rows: 3", "data.dropna=true"],
          csv=lambda t: cell(t, 1, "x", "")),
     Case("csv-predictor-constant", [*BINOMIAL[:3], "model.formula='y ~ x'"], ["column 'x'", "one value only"],
