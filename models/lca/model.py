@@ -124,7 +124,7 @@ class LatentClassModel(Model):
         seed: int = 0,
         agreement_lp_tol: float = 2.0,
         agreement_profile_tol: float = 0.05,
-        em_score_tol: float = 0.10,
+        em_score_tol: float = 0.20,
         em_share_tol: float = 0.10,
         em_loglik_tol: float = 0.01,
         **_: Any,
