@@ -216,8 +216,10 @@ def test_simulated_150x12x3_converges_after_relabelling(tmp_path):
     prep = m.prepare(r)
     model = m.build(prep)
     t = time.time()
+    # 4 x 500 draws: r_hat's own noise reached 1.0108-1.0122 on 3 of 7 sampler seeds (the
+    # chains agreeing on the classes); 4 x 1000: 1.0082 or less on 6 of 6 seeds
     with model:
-        idata = pm.sample(500, tune=500, chains=4, cores=1, random_seed=3, progressbar=False,
+        idata = pm.sample(1000, tune=500, chains=4, cores=1, random_seed=3, progressbar=False,
                           initvals=m.initvals(prep), compute_convergence_checks=False)
     raw = idata.copy()
     idata = m.postprocess(idata, prep)

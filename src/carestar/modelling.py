@@ -14,7 +14,22 @@ from typing import Any
 
 import pandas as pd
 import pymc as pm
+import pytensor
 import xarray as xr
+
+
+def reproducible_compilation() -> None:
+    """The same seed gives the same draws on a new machine as on one that has run before.
+
+    With numba's fastmath, a kernel compiled afresh (an empty compile cache: inlined into
+    its caller) and the same kernel loaded from the cache rounded differently, and the
+    chains parted after a few hundred draws. PyTensor keys its cache on the setting, so
+    kernels compiled with fastmath on are never loaded with it off.
+    """
+    pytensor.config.numba__fastmath = False
+
+
+reproducible_compilation()  # every model subclasses Model: set before any graph compiles
 
 
 class Model:

@@ -19,6 +19,7 @@ import pymc as pm
 import xarray as xr
 
 from carestar.errors import ConfigError
+from carestar.modelling import reproducible_compilation
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def sample(
     ``posterior_predictive`` groups computed by the model itself (vectorised over draws);
     otherwise PyMC computes them draw by draw.
     """
+    reproducible_compilation()
     name = sampler.get("name")
     if name == "map":
         from carestar.mode import fit_map
