@@ -144,6 +144,25 @@ def test_aggregate_three_approaches_and_old_runs(tmp_path):
     assert (out / "three_step.png").stat().st_size > 0
 
 
+def test_aggregate_writes_into_the_sweep_and_records_only_when_asked(tmp_path, monkeypatch):
+    """By default the sweep's own folder gets the result, and the repository's recorded
+    result is left alone; ``--record`` writes there."""
+    from experiments.three_step import aggregate
+
+    recorded = tmp_path / "recorded"
+    monkeypatch.setattr(aggregate, "RECORDED", recorded)
+    sweep = tmp_path / "sweep"
+    _run(sweep / "0", 1, {"class_effects": _effects(0.4, 0.8),
+                          "three_step_class_effects": _effects(0.3, 0.6)})
+    aggregate.main([str(sweep)])
+    assert {"results.md", "summary.csv", "fits.csv", "three_step.png"} <= {p.name for p in sweep.iterdir()}
+    assert not recorded.exists()
+    aggregate.main([str(sweep), "--record"])
+    assert (recorded / "results.md").read_text() == (sweep / "results.md").read_text()
+    summary = pd.read_csv(recorded / "summary.csv")
+    assert summary.loc[summary["approach"] == "three-step (EM)", "bias"].round(3).tolist() == [-0.1, -0.2]
+
+
 def test_aggregate_old_runs_have_no_agreement_section(tmp_path):
     from experiments.three_step.aggregate import main
 

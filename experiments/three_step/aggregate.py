@@ -8,10 +8,12 @@ each with the true effect and whether the 90% interval covers it, and
 ``tables/three_step_agreement.csv`` (adjusted Rand index between the classifications and
 the true classes). This script collects them:
 
-    python experiments/three_step/aggregate.py multirun/three_step/<date> [--out DIR]
+    python experiments/three_step/aggregate.py multirun/three_step/<date> [--out DIR | --record]
 
-and writes ``DIR/results.md`` (tables), ``DIR/fits.csv`` (every fit's class effects) and
-``DIR/three_step.png`` (figure); DIR defaults to ``experiments/three_step``. A run missing
+and writes ``DIR/results.md`` (tables), ``DIR/summary.csv`` (the bias and coverage table),
+``DIR/fits.csv`` (every fit's class effects), ``DIR/convergence.csv`` and
+``DIR/three_step.png`` (figure). DIR defaults to the sweep's own folder; ``--record``
+writes into ``experiments/three_step``, replacing the repository's recorded result. A run missing
 a table (an older run without k-means) simply lacks that approach. The functions are
 imported by tests/test_joint.py and tests/test_three_step.py.
 """
@@ -29,6 +31,7 @@ APPROACHES = {"joint": "class_effects.csv",
               "three-step (EM)": "three_step_class_effects.csv",
               "three-step (k-means)": "three_step_kmeans_class_effects.csv"}
 AGREEMENT = "three_step_agreement.csv"
+RECORDED = Path(__file__).resolve().parent
 
 
 def read_tables(run_dirs: list[Path], name: str, **labels: str) -> list[pd.DataFrame]:
@@ -174,8 +177,12 @@ def figure(fits: pd.DataFrame, path: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", type=Path, help="the multirun folder of the sweep")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, help="folder to write into (default: the sweep's folder)")
+    where.add_argument("--record", action="store_true",
+                       help=f"write into {RECORDED} (the repository's recorded result)")
     args = parser.parse_args(argv)
+    args.out = RECORDED if args.record else args.out or args.sweep
     runs = sorted(p for p in args.sweep.iterdir() if p.is_dir())
     fits = collect(runs)
     summary = bias_coverage(fits)
@@ -183,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     conv = joint_convergence(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     fits.to_csv(args.out / "fits.csv", index=False)
+    summary.to_csv(args.out / "summary.csv", index=False)
     conv.to_csv(args.out / "convergence.csv", index=False)
     figure(fits, args.out / "three_step.png")
     text = (f"# Three-step comparison: result\n\nSweep: `{args.sweep}` "
