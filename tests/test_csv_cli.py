@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -58,6 +60,10 @@ def test_polr_loglik_and_aic(tmp_path):
     assert loglik["loglik"] == pytest.approx(POLR_LOGLIK, abs=1e-3)
     assert loglik["aic"] == pytest.approx(POLR_AIC, abs=1e-3)
     assert "log likelihood at the maximum likelihood estimate" in result.stdout
+    # the command report.md gives pastes into bash: every override reaches Hydra as given
+    line = re.search(r"Reproduce with `python run.py (.+?)`", (run_dir / "report.md").read_text()).group(1)
+    words = subprocess.run(["bash", "-c", f"printf '%s\\0' {line}"], capture_output=True, text=True, check=True)
+    assert words.stdout.split("\0")[:-1] == [*HOUSING, "sampler=mle"]
 
 
 def test_map_is_the_posterior_mode_not_the_mle(tmp_path):

@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import json
 import logging
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -536,7 +537,7 @@ def _command_line() -> str | None:
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        return " ".join(["python run.py", *HydraConfig.get().overrides.task])
+        return " ".join(["python run.py", *(shlex.quote(o) for o in HydraConfig.get().overrides.task)])
     except (ImportError, ValueError):
         return None
 

@@ -1,8 +1,10 @@
-"""The tasks ``run.py`` dispatches to: ``fit`` (the default), ``simulate``, ``compare``."""
+"""The tasks ``run.py`` dispatches to: ``fit`` (the default), ``simulate``, ``compare``,
+``select_classes``, ``reproduce``."""
 
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,12 +34,14 @@ log = logging.getLogger("carestar")
 
 def run_task(cfg: DictConfig) -> dict[str, Any]:
     from carestar.compare import compare_task
+    from carestar.reproduce import reproduce_task
 
     tasks = {
         "fit": fit,
         "simulate": simulate,
         "compare": compare_task,
         "select_classes": select_classes_task,
+        "reproduce": reproduce_task,
     }
     if cfg.task not in tasks:
         raise ConfigError(f"task={cfg.task!r} is not a task; expected one of {', '.join(tasks)}")
@@ -46,8 +50,10 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
 
 
 def command_line() -> str:
+    """The command that made this run, each override quoted so that it pastes into bash
+    (a formula's spaces, ``~``, ``|`` and parentheses reach Hydra intact)."""
     overrides = HydraConfig.get().overrides.task
-    return " ".join(["python run.py", *overrides])
+    return " ".join(["python run.py", *(shlex.quote(o) for o in overrides)])
 
 
 def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
