@@ -15,11 +15,12 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from carestar.errors import EXIT_GATES_FAILED, EXIT_USER_ERROR, user_error  # noqa: E402
+from carestar.errors import EXIT_GATES_FAILED, EXIT_NOT_REPRODUCED, EXIT_USER_ERROR, user_error  # noqa: E402
 from carestar.interrupts import RunInterrupted  # noqa: E402
 
 failed_jobs: list[str] = []
 gates_failed: list[str] = []  # runs written, marked failed: exit status 3 (a sweep: unless a job failed)
+not_reproduced: list[str] = []  # task=reproduce did not match: exit status 4
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
@@ -33,6 +34,8 @@ def main(cfg: DictConfig) -> None:
         result = run_task(cfg)
         if result.get("diagnostics_passed") is False:
             gates_failed.append(HydraConfig.get().runtime.output_dir)
+        if result.get("reproduced") is False:
+            not_reproduced.append(HydraConfig.get().runtime.output_dir)
     except Exception as exc:
         error = user_error(exc)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -62,3 +65,5 @@ if __name__ == "__main__":
         sys.exit(1)
     if gates_failed:
         sys.exit(EXIT_GATES_FAILED)
+    if not_reproduced:
+        sys.exit(EXIT_NOT_REPRODUCED)

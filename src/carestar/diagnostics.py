@@ -248,3 +248,10 @@ def _same_sample_size(trees: dict[str, xr.DataTree], var_names: list[str]) -> di
         flat = flat.expand_dims(chain=[0]).transpose("chain", "draw", ...)
         out[name] = xr.DataTree.from_dict({"posterior": flat})
     return out
+
+
+def mcse_mean(posterior: xr.Dataset) -> xr.Dataset:
+    """Monte Carlo standard error of each posterior mean (every variable, every element)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.mcse(posterior, method="mean")

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 # Exit statuses of ``python run.py`` (README "Exit status"): 0 success; 1 a sweep had failed
 # jobs; 2 bad input or configuration; 3 the run completed but failed its diagnostic gates;
-# 130 / 143 interrupted by SIGINT / SIGTERM.
+# 4 task=reproduce did not get the recorded result; 130 / 143 interrupted by SIGINT / SIGTERM.
 EXIT_USER_ERROR = 2
 EXIT_GATES_FAILED = 3
+EXIT_NOT_REPRODUCED = 4
 
 
 class CarestarError(Exception):
