@@ -151,10 +151,10 @@ def _git_note(recorded: dict[str, Any]) -> dict[str, Any]:
 def run_command(argv: list[str], log_path: Path) -> int:
     """``python run.py ...`` or ``python SCRIPT ...`` with this interpreter, from where the user is
     (relative data paths stay valid); output to ``log_path`` and to this terminal."""
+    print(f"carestar: running {shlex.join(argv)}", flush=True)
     argv = [sys.executable if argv[0] == "python" else argv[0], *argv[1:]]
     if len(argv) > 1 and not Path(argv[1]).is_absolute() and (REPO_ROOT / argv[1]).exists():
         argv[1] = str(REPO_ROOT / argv[1])
-    print(f"carestar: running {shlex.join(argv[1:])}", flush=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a") as log:
         log.write(f"$ {shlex.join(argv)}\n")
@@ -183,11 +183,14 @@ def experiment_commands(spec: dict[str, Any], out: Path, *, reduced: bool) -> li
 
 
 def read_quantity(out: Path, quantity: dict[str, Any]) -> float:
-    """The value of one expected quantity: a cell of a CSV the steps wrote."""
+    """The value of one expected quantity: a cell of a CSV the steps wrote (or, with
+    ``"aggregate": "sum"``, the sum of a column, e.g. how many true values were covered)."""
     table = pd.read_csv(out / quantity["file"])
     rows = table
     for column, value in quantity.get("where", {}).items():
         rows = rows[rows[column].astype(str) == str(value)]
+    if quantity.get("aggregate") == "sum":
+        return float(rows[quantity["column"]].astype(float).sum())
     if len(rows) != 1:
         raise CarestarError(f"{quantity['file']}: {len(rows)} rows match {quantity.get('where')}; expected 1")
     return float(rows[quantity["column"]].iloc[0])
@@ -207,7 +210,8 @@ def reproduce_experiment(name: str, out: Path, *, reduced: bool) -> dict[str, An
                                f"log {out / 'steps.log'})"}
     tolerance = "tolerance_reduced" if reduced else "tolerance"
     rows = []
-    for quantity in spec["quantities"]:
+    checked = spec["reduced"].get("quantities") if reduced else None  # a reduced run may cover fewer
+    for quantity in (q for q in spec["quantities"] if checked is None or q["name"] in checked):
         value = read_quantity(out, quantity)
         gap = abs(value - quantity["expected"])
         rows.append({"name": quantity["name"], "expected": quantity["expected"], "got": value,
