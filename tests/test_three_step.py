@@ -155,7 +155,7 @@ def test_aggregate_writes_into_the_sweep_and_records_only_when_asked(tmp_path, m
     _run(sweep / "0", 1, {"class_effects": _effects(0.4, 0.8),
                           "three_step_class_effects": _effects(0.3, 0.6)})
     aggregate.main([str(sweep)])
-    assert {"results.md", "summary.csv", "fits.csv", "three_step.png"} <= {p.name for p in sweep.iterdir()}
+    assert {"results.md", "summary.csv", "agreement.csv", "fits.csv", "three_step.png"} <= {p.name for p in sweep.iterdir()}
     assert not recorded.exists()
     aggregate.main([str(sweep), "--record"])
     assert (recorded / "results.md").read_text() == (sweep / "results.md").read_text()

@@ -11,7 +11,7 @@ the true classes). This script collects them:
     python experiments/three_step/aggregate.py multirun/three_step/<date> [--out DIR | --record]
 
 and writes ``DIR/results.md`` (tables), ``DIR/summary.csv`` (the bias and coverage table),
-``DIR/fits.csv`` (every fit's class effects), ``DIR/convergence.csv`` and
+``DIR/fits.csv`` (every fit's class effects), ``DIR/agreement.csv``, ``DIR/convergence.csv`` and
 ``DIR/three_step.png`` (figure). DIR defaults to the sweep's own folder; ``--record``
 writes into ``experiments/three_step``, replacing the repository's recorded result. A run missing
 a table (an older run without k-means) simply lacks that approach. The functions are
@@ -186,11 +186,13 @@ def main(argv: list[str] | None = None) -> None:
     runs = sorted(p for p in args.sweep.iterdir() if p.is_dir())
     fits = collect(runs)
     summary = bias_coverage(fits)
-    agreement = agreement_markdown(agreement_summary(runs))
+    agreement_table = agreement_summary(runs)
+    agreement = agreement_markdown(agreement_table)
     conv = joint_convergence(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     fits.to_csv(args.out / "fits.csv", index=False)
     summary.to_csv(args.out / "summary.csv", index=False)
+    agreement_table.to_csv(args.out / "agreement.csv", index=False)
     conv.to_csv(args.out / "convergence.csv", index=False)
     figure(fits, args.out / "three_step.png")
     text = (f"# Three-step comparison: result\n\nSweep: `{args.sweep}` "
