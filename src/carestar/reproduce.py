@@ -183,8 +183,12 @@ def experiment_commands(spec: dict[str, Any], out: Path, *, reduced: bool) -> li
 
 
 def read_quantity(out: Path, quantity: dict[str, Any]) -> float:
-    """The value of one expected quantity: a cell of a CSV the steps wrote (or, with
-    ``"aggregate": "sum"``, the sum of a column, e.g. how many true values were covered)."""
+    """The value of one expected quantity: a cell of a CSV the steps wrote (with
+    ``"aggregate": "sum"``, the sum of a column, e.g. how many true values were covered;
+    with ``"minus": {where}``, the difference from another row's cell)."""
+    if "minus" in quantity:
+        rest = {k: v for k, v in quantity.items() if k != "minus"}
+        return read_quantity(out, rest) - read_quantity(out, {**rest, "where": quantity["minus"]})
     table = pd.read_csv(out / quantity["file"])
     rows = table
     for column, value in quantity.get("where", {}).items():
