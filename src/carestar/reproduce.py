@@ -33,6 +33,7 @@ import xarray as xr
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from carestar.config_checks import check_config
 from carestar.errors import CarestarError, ConfigError
 from carestar.reproduce_compare import gate_agreement, posterior_agreement
 from carestar.reproduce_report import write_reproduce_report
@@ -68,6 +69,9 @@ def read_record(run_dir: Path) -> dict[str, Any]:
         raise CarestarError(f"run={run_dir}: not a complete run (no {MANIFEST}); expected the folder a "
                             "finished `python run.py` wrote")
     record = json.loads(manifest.read_text())
+    if record.get("status") != "complete":
+        raise CarestarError(f"run={run_dir}: its run.json says status {record.get('status')!r}, not a complete "
+                            "run; nothing to compare with")
     hydra_dir = run_dir / ".hydra"
     if not (hydra_dir / "overrides.yaml").exists():
         raise CarestarError(f"run={run_dir}: no .hydra/overrides.yaml; cannot tell which command made it")
@@ -95,6 +99,7 @@ def check_record(record: dict[str, Any]) -> list[str]:
     from hydra.utils import instantiate
 
     current = compose(config_name="config", overrides=record["overrides"])
+    check_config(current)  # a run folder is input too: its overrides instantiate only carestar's code
     changes = []
     if config_hash(current) != record["config_hash"]:
         lines = config_changes(record["config"], current)
