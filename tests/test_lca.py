@@ -229,10 +229,7 @@ def test_simulated_150x12x3_converges_after_relabelling(tmp_path):
         "min_bfmi": 0.3})
     info = m.diagnostics(idata, prep)["latent_classes"]
     print(f"wall {wall:.1f}s", conv["checks"]["max_rhat"], info)
-    # 4 x 500 draws: r_hat of mixing chains passes 1.01 by chance (1.0115 at this seed once
-    # the classes were ordered by use); the 1.01 gate is checked at 4 x 1000 draws in
-    # tests/test_lca_recovery.py
-    assert conv["checks"]["max_rhat"]["value"] <= 1.02
+    assert conv["checks"]["max_rhat"]["value"] <= 1.01  # the run's own gate, at 4 x 1000 draws
     assert info["chains_agree"]
     tables = m.tables(idata, prep)
     assert set(tables) >= {"class_shares", "item_profiles", "class_membership", "fit"}

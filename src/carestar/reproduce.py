@@ -189,7 +189,8 @@ def experiment_commands(spec: dict[str, Any], out: Path, *, reduced: bool) -> li
 
 def read_quantity(out: Path, quantity: dict[str, Any]) -> float:
     """The value of one expected quantity: a cell of a CSV the steps wrote (with
-    ``"aggregate": "sum"``, the sum of a column, e.g. how many true values were covered;
+    ``"aggregate": "sum"`` / ``"max"`` / ``"min"``, that of a column, e.g. how many true
+    values were covered, or the largest latent class whatever its label;
     with ``"minus": {where}``, the difference from another row's cell)."""
     if "minus" in quantity:
         rest = {k: v for k, v in quantity.items() if k != "minus"}
@@ -198,8 +199,8 @@ def read_quantity(out: Path, quantity: dict[str, Any]) -> float:
     rows = table
     for column, value in quantity.get("where", {}).items():
         rows = rows[rows[column].astype(str) == str(value)]
-    if quantity.get("aggregate") == "sum":
-        return float(rows[quantity["column"]].astype(float).sum())
+    if quantity.get("aggregate") in ("sum", "max", "min"):  # e.g. a count, or a label-free share
+        return float(getattr(rows[quantity["column"]].astype(float), quantity["aggregate"])())
     if len(rows) != 1:
         raise CarestarError(f"{quantity['file']}: {len(rows)} rows match {quantity.get('where')}; expected 1")
     return float(rows[quantity["column"]].iloc[0])
