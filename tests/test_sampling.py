@@ -7,6 +7,7 @@ import importlib.util
 import numpy as np
 import pymc as pm
 import pytest
+from scipy import stats
 
 from carestar.errors import ConfigError
 from carestar.sampling import check_sampler, sample
@@ -46,6 +47,39 @@ def test_every_sampler_returns_the_same_groups_and_a_sensible_posterior(nuts_sam
     # conjugate-ish check: the posterior mean of mu is near the sample mean (SE ~ 0.2)
     assert abs(float(post["mu"].mean()) - Y.mean()) < 0.25
     assert idata.log_likelihood["y"].shape[-1] == len(Y)
+    # sample_stats.lp: the model's log density at each draw, whichever sampler drew it
+    mu, sd = post["mu"].values, post["sigma"].values
+    expected = (stats.norm.logpdf(mu, 0, 10) + stats.halfnorm.logpdf(sd, scale=2)
+                + stats.norm.logpdf(Y, mu[..., None], sd[..., None]).sum(-1))
+    np.testing.assert_allclose(idata.sample_stats["lp"].values, expected, rtol=1e-8)
+
+
+def two_modes() -> pm.Model:
+    """log p(x) = log(0.99 N(x | -4, 0.3) + 0.01 N(x | 4, 0.3)): modes 4.6 nats apart,
+    which no chain crosses."""
+    with pm.Model() as model:
+        x = pm.Flat("x")
+        pm.Potential("mixture", pm.math.logsumexp(pm.math.stack([
+            np.log(0.99) + pm.logp(pm.Normal.dist(-4.0, 0.3), x),
+            np.log(0.01) + pm.logp(pm.Normal.dist(4.0, 0.3), x)])))
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nuts_sampler", ["pymc", "nutpie"])
+def test_chains_in_different_modes_disagree_by_their_log_density(nuts_sampler):
+    """Two chains started in the two modes: the chain-agreement check catches them by
+    ``sample_stats.lp`` alone (their "profiles" are made equal)."""
+    from carestar.relabel import chain_agreement
+
+    model = two_modes()
+    cfg = {**config(nuts_sampler), "draws": 100, "tune": 100, "chains": 1}
+    lp = np.concatenate([sample(model, cfg, seed=3, initvals={"x": start})
+                         .sample_stats["lp"].values for start in (-4.0, 4.0)])
+    same = np.zeros(lp.shape + (1, 1))
+    out = chain_agreement(lp, same)
+    assert not out["chains_agree"] and abs(out["lp_spread"] - np.log(99)) < 0.5, out
+    assert chain_agreement(lp[[0, 0]], same)["chains_agree"]
 
 
 @pytest.mark.slow

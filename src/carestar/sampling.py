@@ -2,7 +2,9 @@
 
 Every sampler returns the same ``xarray.DataTree``: posterior, sample_stats,
 observed_data, log_likelihood and posterior_predictive, so nothing downstream knows which
-sampler ran. ``sampler.name=map`` hands over to ``carestar.mode`` (the posterior mode);
+sampler ran. ``sample_stats.lp`` is the model's log density at each draw, computed here
+the same way for every NUTS sampler (``log_density``): nutpie records none, and the
+latent class models' chain-agreement check compares chains by it. ``sampler.name=map`` hands over to ``carestar.mode`` (the posterior mode);
 ``sampler.name=mle`` is run by ``carestar.tasks`` through ``carestar.mle`` (it needs the
 model's design, not only its PyMC graph).
 """
@@ -15,8 +17,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pymc as pm
 import xarray as xr
+from pymc.model.transform.conditioning import remove_value_transforms
 
 from carestar.errors import ConfigError
 from carestar.modelling import reproducible_compilation
@@ -56,6 +60,7 @@ def sample(
     else:
         check_sampler(sampler)
         idata = _nuts(model, sampler, seed, initvals)
+        idata["sample_stats"]["lp"] = log_density(model, idata["posterior"].to_dataset())
     if not model.observed_RVs:  # likelihood in a Potential: the model writes its own groups
         return idata
     groups = pointwise(idata, seed) if pointwise is not None else None
@@ -73,6 +78,25 @@ def sample(
                 idata, extend_inferencedata=True, random_seed=seed, progressbar=False
             )
     return idata
+
+
+def log_density(model: pm.Model, posterior: xr.Dataset) -> xr.DataArray:
+    """(chain, draw) log density of ``model`` at each posterior draw: every prior, observed
+    variable and Potential, log p(theta, y), with theta on its own (constrained) scale, as
+    the posterior stores it (no Jacobian of the sampler's transforms: the same number
+    whichever sampler drew theta)."""
+    umodel = remove_value_transforms(model)
+    fn = umodel.compile_fn(umodel.logp(jacobian=False), inputs=umodel.value_vars,
+                           on_unused_input="ignore")
+    names = [v.name for v in umodel.value_vars]
+    draws = {n: posterior[n].values.astype(umodel[n].type.dtype) for n in names}
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    out = np.empty((n_chain, n_draw))
+    for c in range(n_chain):
+        for d in range(n_draw):
+            out[c, d] = fn({n: v[c, d] for n, v in draws.items()})
+    return xr.DataArray(out, dims=("chain", "draw"),
+                        coords={"chain": posterior["chain"], "draw": posterior["draw"]})
 
 
 def check_sampler(sampler: dict[str, Any]) -> None:
