@@ -24,6 +24,7 @@ from models.joint import (
     three_step_design,
     truth_class_effects,
 )
+from models.lca import ordinal_probs
 from models.ordinal_likelihood import category_probabilities
 
 NAMES = ("beta", "org_effect", "year_effect", "class_effects", "cutpoints", "class_shares",
@@ -89,9 +90,7 @@ def test_latent_strategy_logp_matches_numpy(prepared_latent):
     fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
     rng = np.random.default_rng(5)
     point = pm_model.initial_point()
-    point.update({k: np.asarray(v) for k, v in model.initvals(prep).items()
-                  if k not in ("class_shares", "item_probs_C6", "item_probs_C2",
-                               "likert_cutpoints")})
+    point.update({k: np.asarray(v) for k, v in model.initvals(prep).items() if k in point})
     point = {k: v + rng.normal(0, 0.3, size=np.shape(v)) for k, v in point.items()}
     *vals, joint, likert = fn(point)
     v = {n: np.asarray(x)[None] for n, x in zip(names, vals)}
@@ -122,7 +121,15 @@ def test_named_dims_and_initvals(prepared):
     assert dims["category_probs"] == ("category",)
     iv = model.initvals(prep)
     assert set(iv) <= {v.name for v in pm_model.free_RVs}
-    assert np.allclose(iv["item_probs_C6"].sum(-1), 1)
+    assert np.allclose(iv["item_probs_C2"].sum(-1), 1)
+    # the ordered-logit emission of the 0-5 items starts ordered, near the EM profiles
+    assert dims["class_location"] == ("item_ordinal", "class")
+    assert (np.diff(iv["item_cutpoints"], axis=-1) > 0).all()
+    js = list(prep.ordinal_items)
+    start = ordinal_probs(iv["item_cutpoints"], iv["class_location"].T)
+    em_use = (prep.em.probs[:, js, :6] * np.arange(6)).sum(-1)
+    assert (np.diff((start * np.arange(6)).sum(-1).mean(-1)) > 0).all()  # classes by use
+    assert np.abs((start * np.arange(6)).sum(-1) - em_use).max() < 0.5
 
 
 def test_rereference_keeps_likelihood(prepared):

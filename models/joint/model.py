@@ -22,6 +22,16 @@ missing answers skipped) and is rated :math:`s_{it}` stars in years :math:`t`:
         + \sum_{j \in O_i} \log \theta_{k j y_{ij}}
         + \sum_t \log P(s_{it} \mid \eta_{it} + \gamma_k)\Big]
 
+- Item emission (``model.ordinal_emission``, default true, as ``model=lca``): the
+  degree-of-use items (ordinal, > 2 categories) get an ordered logit instead of free
+  :math:`\theta_{kj\cdot}`, :math:`P(y_{ij} \le c \mid k) = \text{logit}^{-1}(\tau_{jc}
+  - \eta_{kj})`, ordered :math:`\tau_{j\cdot} \sim N(0, \sigma_\tau^2)`
+  (``item_cutpoints``), :math:`\eta_{\cdot j} \sim \text{ZeroSumNormal}(\sigma_\eta)` over
+  classes (``class_location``; ``models.lca.emission``): 7 parameters per 0-5 item with
+  3 classes, not 15. The free Dirichlet profiles of 8 six-category items left the three
+  classes weakly identified (chains in different label modes, r_hat 1.097 under nutpie).
+  Yes/no items keep free probabilities; ``item_probs`` is the (class, item, response)
+  Deterministic of both.
 - :math:`x_{it}`: the strategy type (``model.strategy: type``; treatment contrasts against
   ``model.reference.strategy_type``; or latent stances, below) and the standardised
   resources of the rating year;
@@ -116,7 +126,8 @@ from models.joint.likert import likert_codes, likert_initial_cutpoints, stance_b
 from models.joint.prepared import PreparedJoint, order_by_use
 from models.joint.relabelling import chain_agreement, relabel_to_em
 from models.joint.three_step import three_step_methods, three_step_tables
-from models.lca import fit_em, interior_item_probs, interior_shares
+from models.lca import fit_em, interior_item_probs, interior_shares, ordinal_initial_values
+from models.lca.emission import ordered_logit_emission
 from models.ordinal import LINKS
 from models.ordinal_likelihood import link_quantile, observed_log_prob
 
@@ -147,6 +158,7 @@ class JointModel(Model):
         three_step: dict[str, Any] | None = None,
         blocks: list[str] | None = None,
         log_likelihood: str = "items_and_ratings",
+        ordinal_emission: bool = True,
         **_: Any,
     ) -> None:
         if link not in LINKS:
@@ -164,6 +176,7 @@ class JointModel(Model):
             raise ConfigError(f"model.log_likelihood={log_likelihood!r}; expected one of"
                               f" {list(LOG_LIKELIHOODS)}")
         self.log_likelihood = log_likelihood
+        self.ordinal_emission = bool(ordinal_emission)
         # without practice in the rating the classes are not identified by it: one class
         self.n_classes = n_classes if "practice" in self.blocks else 1
         self.items = None if items is None else list(items)
@@ -228,8 +241,13 @@ class JointModel(Model):
         likert = None
         if self.strategy == "latent":
             likert = likert_codes(strat, rated)
+        ordinal = tuple(j for j, kind in enumerate(resp.kinds) if self.ordinal_emission
+                        and kind == "ordinal" and resp.n_categories[j] > 2)
+        if len({resp.n_categories[j] for j in ordinal}) > 1:
+            raise ConfigError("model.ordinal_emission needs the ordinal items to share a scale"
+                              f" (categories per item: {[resp.n_categories[j] for j in ordinal]})")
         return PreparedJoint(design, resp, org_of_row, self.n_classes, em, data.truth, likert,
-                             types)
+                             types, ordinal)
 
     # -- build -------------------------------------------------------------------------
     def build(self, prep: PreparedJoint) -> pm.Model:
@@ -265,13 +283,23 @@ class JointModel(Model):
                     dims = ("class", f"item_C{c}", f"response_C{c}")
                 theta = pm.Dirichlet(name, a=np.full((K, len(js), c), self._prior(
                     "item_probs", "alpha", 1.0)), dims=dims)
+                padded.append((js, c, theta))
+            if prep.ordinal_items:  # ordered logit (models.lca.emission)
+                js = list(prep.ordinal_items)
+                c = r.n_categories[js[0]]
+                theta = ordered_logit_emission(
+                    model, [r.items[j] for j in js], c, K,
+                    cutpoint_sigma=self._prior("item_cutpoints", "sigma", 3.0),
+                    location_sigma=self._prior("class_location", "sigma", 2.0),
+                    cutpoints="item_cutpoints", cutpoint_dim="item_cutpoint")
+                padded.append((js, c, theta))
+            for js, c, theta in padded:
                 oh = one_hot[:, js, :c].reshape(r.n_org, -1)
                 log_item = log_item + pt.dot(oh, pt.log(theta).reshape((K, -1)).T)
-                padded.append((js, theta))
-            if len(groups) > 1:
+            if not prep.single_item_variable():
                 full = pt.zeros((K, r.n_item, r.max_categories))
-                for js, theta in padded:
-                    full = pt.set_subtensor(full[:, js, : theta.shape[-1]], theta)
+                for js, c, theta in padded:  # static sizes: JAX cannot slice by a shape
+                    full = pt.set_subtensor(full[:, js, :c], theta)
                 pm.Deterministic("item_probs", full, dims=("class", "item", "response"))
             # ratings given the class
             X = pt.as_tensor(d.X.to_numpy(float))
@@ -324,6 +352,14 @@ class JointModel(Model):
             out["class_effects_free"] = np.zeros(prep.n_classes - 1)
         for c, js in prep.category_groups().items():
             out[prep.free_item_name(c)] = probs[:, js, :c]
+        if prep.ordinal_items:
+            js = list(prep.ordinal_items)
+            c = r.n_categories[js[0]]
+            tau, eta = ordinal_initial_values(r.one_hot()[:, js, :c], em.posterior,
+                                              np.ones(r.n_org))
+            out["item_cutpoints"] = tau
+            if prep.n_classes > 1:
+                out["class_location"] = eta.T  # (item_ordinal, class)
         if prep.likert is not None:
             out["likert_cutpoints"] = likert_initial_cutpoints(prep.likert)
         return out
@@ -334,7 +370,9 @@ class JointModel(Model):
         names = ["class_shares", "class_effects_free", "beta", "cutpoints", "org_sd",
                  "year_effect", "stance_effects", "loadings", "likert_cutpoints"]
         names += [n for n in post.data_vars if n.startswith("item_probs_C")]
-        if not any(n.startswith("item_probs_C") for n in post.data_vars):
+        names += ["item_cutpoints", "class_location"]
+        if not any(n.startswith("item_probs_C") for n in post.data_vars) and \
+                "item_cutpoints" not in post.data_vars:
             names.append("item_probs")
         return [n for n in names if n in post.data_vars and n not in self.fixed_at_zero()
                 and post[n].size]

@@ -28,6 +28,7 @@ class PreparedJoint:
     truth: dict[str, Any] | None = None
     likert: np.ndarray | None = None  # (org, STANCE_ITEMS) codes 0..6, -1 missing (latent)
     types: tuple[str, ...] = ()  # each organisation's reported strategy type
+    ordinal_items: tuple[int, ...] = ()  # items with the ordered-logit emission
 
     @property
     def class_labels(self) -> list[int]:
@@ -38,14 +39,20 @@ class PreparedJoint:
         return [str(o) for o in self.responses.orgs]
 
     def category_groups(self) -> dict[int, list[int]]:
-        """Items grouped by their number of categories (one Dirichlet variable per group)."""
+        """Items with free probabilities (not ``ordinal_items``) grouped by their number of
+        categories (one Dirichlet variable per group)."""
         groups: dict[int, list[int]] = {}
         for j, c in enumerate(self.responses.n_categories):
-            groups.setdefault(c, []).append(j)
+            if j not in self.ordinal_items:
+                groups.setdefault(c, []).append(j)
         return groups
 
+    def single_item_variable(self) -> bool:
+        """Whether one Dirichlet ``item_probs`` holds every item (else a Deterministic)."""
+        return len(self.category_groups()) == 1 and not self.ordinal_items
+
     def free_item_name(self, c: int) -> str:
-        return "item_probs" if len(self.category_groups()) == 1 else f"item_probs_C{c}"
+        return "item_probs" if self.single_item_variable() else f"item_probs_C{c}"
 
 
 def order_by_use(em: EMFit, n_categories) -> EMFit:
