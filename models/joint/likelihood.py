@@ -1,6 +1,20 @@
-"""The joint likelihood in plain numpy (the second implementation the PyMC graph is tested
+r"""The joint likelihood in plain numpy (the second implementation the PyMC graph is tested
 against): ratings given the class, each organisation's items + ratings per class, and the
-per-organisation LOO units of ``model.log_likelihood``."""
+per-organisation LOO units of ``model.log_likelihood``.
+
+A LOO unit is a council, and its intercept :math:`u_i = \sigma_u z_i` belongs to that
+council alone, so the unit's log likelihood integrates it out (integrated LOO):
+
+.. math::
+
+    \log p(y_i, s_i \mid \phi) = \operatorname{logsumexp}_k \Big[\log \pi_k
+        + \log p(y_i \mid k) + \log \int \prod_t P(s_{it} \mid \eta_{it} + \sigma_u x
+        + \gamma_k)\, N(x \mid 0, 1)\, dx\Big]
+
+by Gauss-Hermite quadrature (``GH_NODES`` nodes). Conditioning on the draw's :math:`z_i`
+instead made PSIS-LOO unreliable for a third of the councils (Pareto k up to 1.03 on the
+built-in study: each :math:`z_i` is informed by that council's own 7 ratings only).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +33,8 @@ if TYPE_CHECKING:
 
 LOG_LIKELIHOODS = ("items_and_ratings", "ratings_given_items")  # model.log_likelihood
 DRAW_NAMES = ("beta", "org_effect", "year_effect", "class_effects", "cutpoints",
-              "class_shares", "item_probs")  # what the likelihood reads from each draw
+              "class_shares", "item_probs", "org_sd")  # what the likelihood reads per draw
+GH_NODES = 15  # Gauss-Hermite nodes over the organisation intercept (integrated LOO units)
 
 
 def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> np.ndarray:
@@ -48,13 +63,33 @@ def joint_components(v: dict[str, np.ndarray], prep: PreparedJoint, link: str,
     """
     one_hot = prep.responses.one_hot() if one_hot is None else one_hot
     S = v["beta"].shape[0]
-    rate = rating_log_lik(v, prep, link)  # (S, N, K)
-    per_org = np.zeros((S, prep.responses.n_org, prep.n_classes))
-    np.add.at(per_org, (slice(None), prep.org_of_row), rate)
+    per_org = ratings_per_org(rating_log_lik(v, prep, link), prep)  # (S, org, K)
     items = np.stack([item_log_lik(one_hot, v["item_probs"][s]) for s in range(S)])
     with np.errstate(divide="ignore"):
         log_pi = np.log(v["class_shares"])[:, None, :]
     return (log_pi + items, per_org) if split else log_pi + items + per_org
+
+
+def ratings_per_org(rate: np.ndarray, prep: PreparedJoint) -> np.ndarray:
+    """(S, N, K) rating rows' log likelihoods summed per organisation: (S, org, K)."""
+    per_org = np.zeros((rate.shape[0], prep.responses.n_org, rate.shape[2]))
+    np.add.at(per_org, (slice(None), prep.org_of_row), rate)
+    return per_org
+
+
+def integrated_rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str,
+                              nodes: int = GH_NODES) -> np.ndarray:
+    """(S, org, K) log of each organisation's ratings given the class with its intercept
+    integrated out: ``log sum_q w_q prod_t P(s_it | eta_it + org_sd x_q + gamma_k)``."""
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)  # weight exp(-x^2 / 2)
+    log_w = np.log(w / np.sqrt(2.0 * np.pi))
+    sd = np.asarray(v["org_sd"]).reshape(-1)  # (S,)
+    n_org = prep.responses.n_org
+    per_node = []
+    for xq in x:
+        vq = {**v, "org_effect": np.broadcast_to((sd * xq)[:, None, None], (sd.size, n_org, 1))}
+        per_node.append(ratings_per_org(rating_log_lik(vq, prep, link), prep))
+    return logsumexp(np.stack(per_node) + log_w[:, None, None, None], axis=0)
 
 
 def unit_log_likelihoods(post: xr.Dataset, prep: PreparedJoint, link: str, chunk: int = 100
@@ -62,7 +97,9 @@ def unit_log_likelihoods(post: xr.Dataset, prep: PreparedJoint, link: str, chunk
     """Per draw, (chain, draw, org): each ``LOG_LIKELIHOODS`` unit; (.., org, class) p(k | ..).
 
     ``items_and_ratings`` = log p(items_i, ratings_i) (plus the Likert answers' term
-    with ``strategy: latent``); ``ratings_given_items`` = log p(ratings_i | items_i).
+    with ``strategy: latent``); ``ratings_given_items`` = log p(ratings_i | items_i); both
+    with the organisation's intercept integrated out (module docstring). The class
+    probabilities are given the draw's intercept.
     """
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     out_ll = {name: np.empty((n_chain, n_draw, prep.responses.n_org))
@@ -77,8 +114,8 @@ def unit_log_likelihoods(post: xr.Dataset, prep: PreparedJoint, link: str, chunk
                 v.update({n: post[n].values[c, sl] for n in LATENT_NAMES})
             items, ratings = joint_components(v, prep, link, one_hot, split=True)
             joint = items + ratings
-            total = logsumexp(joint, axis=-1)
-            out_p[c, sl] = np.exp(joint - total[..., None])
+            out_p[c, sl] = np.exp(joint - logsumexp(joint, axis=-1, keepdims=True))
+            total = logsumexp(items + integrated_rating_log_lik(v, prep, link), axis=-1)
             out_ll["ratings_given_items"][c, sl] = total - logsumexp(items, axis=-1)
             if prep.likert is not None:
                 total = total + likert_log_lik(v, prep).sum(axis=-1)
