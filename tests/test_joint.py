@@ -132,6 +132,29 @@ def test_named_dims_and_initvals(prepared):
     assert np.abs((start * np.arange(6)).sum(-1) - em_use).max() < 0.5
 
 
+def test_loo_unit_integrates_the_intercept_out(prepared):
+    """Each council's LOO unit: its intercept integrated out by Gauss-Hermite, against a
+    fine grid over the intercept's N(0, org_sd^2) at a made-up draw."""
+    from models.joint.likelihood import integrated_rating_log_lik, rating_log_lik
+
+    model, prep = prepared
+    d, n_org, rng = prep.design, prep.responses.n_org, np.random.default_rng(2)
+    v = {"beta": rng.normal(0, 0.5, (1, len(d.effects))), "org_sd": np.array([0.9]),
+         "year_effect": rng.normal(0, 0.3, (1, len(d.period.levels))),
+         "class_effects": np.array([[0.0, 0.5, 1.0]]), "cutpoints": np.array([[-3.0, 0.0, 2.5]])}
+    got = integrated_rating_log_lik(v, prep, "logit")  # (1, org, K)
+    grid = np.linspace(-8, 8, 401)
+    per_z = []
+    for z in grid:
+        rate = rating_log_lik({**v, "org_effect": np.full((1, n_org, 1), 0.9 * z)}, prep, "logit")
+        per_org = np.zeros((n_org, 3))
+        np.add.at(per_org, prep.org_of_row, rate[0])
+        per_z.append(per_org)
+    dens = np.exp(np.stack(per_z)) * np.exp(-grid**2 / 2)[:, None, None] / np.sqrt(2 * np.pi)
+    expected = np.log(np.trapezoid(dens, grid, axis=0))
+    np.testing.assert_allclose(got[0], expected, atol=1e-4)
+
+
 def test_rereference_keeps_likelihood(prepared):
     """Shifting gamma and the cutpoints by gamma_1 leaves every rating probability unchanged."""
     rng = np.random.default_rng(0)
@@ -430,6 +453,7 @@ def test_nested_model_postprocess_tables_figures(blocks, tmp_path):
     """A nested model goes through postprocess, tables, figures and report; its LOO unit
     ``ratings_given_items`` is log p(items, ratings) - log p(items) draw by draw."""
     from carestar.sampling import sample
+    from models.joint.likelihood import integrated_rating_log_lik
 
     model = JointModel(seed=1, em_starts=2, blocks=blocks, log_likelihood="ratings_given_items")
     prep = model.prepare(synthetic_study(1))
@@ -441,11 +465,17 @@ def test_nested_model_postprocess_tables_figures(blocks, tmp_path):
     post = idata["posterior"]
     v = {n: post[n].values[0] for n in NAMES}
     items, ratings = joint_components(v, prep, "logit", split=True)
+    # both units integrate the council's intercept out (models/joint/likelihood.py)
+    integrated = integrated_rating_log_lik({**v, "org_sd": post["org_sd"].values[0]}, prep,
+                                           "logit")
     np.testing.assert_allclose(
         units["ratings_given_items"][0],
-        logsumexp(items + ratings, axis=-1) - logsumexp(items, axis=-1), rtol=1e-10)
+        logsumexp(items + integrated, axis=-1) - logsumexp(items, axis=-1), rtol=1e-10)
     np.testing.assert_allclose(units["items_and_ratings"][0],
-                               logsumexp(items + ratings, axis=-1), rtol=1e-10)
+                               logsumexp(items + integrated, axis=-1), rtol=1e-10)
+    membership = idata["posterior"]["org_class_probs"].values[0]  # given the draw's intercept
+    np.testing.assert_allclose(membership, np.exp(
+        items + ratings - logsumexp(items + ratings, axis=-1, keepdims=True)), rtol=1e-8)
     tables = model.tables(idata, prep)
     blocks_reported = set(tables["drivers_variance"]["block"])
     assert ("local practice" in blocks_reported) == ("practice" in blocks)
