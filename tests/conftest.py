@@ -43,3 +43,24 @@ def smoke_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     run_dir = tmp_path_factory.mktemp("smoke") / "run"
     result = run_cli("model=ordinal", "sampler=smoke", f"hydra.run.dir={run_dir}")
     return run_dir, result
+
+
+@pytest.fixture(scope="session")
+def joint_fit():
+    """One fit of the default joint model (``conf/model/joint.yaml``, the default sampler
+    at 2 chains x (500 + 500)) to the synthetic study (seed 1), postprocessed; shared by
+    every test of a fitted joint model. Returns (model, prepared, idata)."""
+    from helpers_study import synthetic_study
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from carestar.sampling import sample
+
+    cfg = compose_config("model=joint", "seed=1", "sampler.chains=2", "sampler.draws=500",
+                         "sampler.tune=500", "sampler.progressbar=false")
+    model = instantiate(cfg.model)
+    prep = model.prepare(synthetic_study(1))
+    sampler = {**OmegaConf.to_container(cfg.sampler, resolve=True),
+               "posterior_predictive": False}
+    idata = sample(model.build(prep), sampler, 11, initvals=model.initvals(prep))
+    return model, prep, model.postprocess(idata, prep)

@@ -12,7 +12,6 @@ from scipy.special import logsumexp
 
 from carestar.errors import ConfigError
 from models.joint import (
-    BLOCKS,
     LATENT_NAMES,
     JointModel,
     class_use,
@@ -321,21 +320,11 @@ def _use_of_members(prep, members):
 
 
 # ---------------------------------------------------------------------------------------
-# slow: a real fit of the synthetic study
+# slow: a real fit of the synthetic study (joint_fit: one per session, tests/conftest.py)
 # ---------------------------------------------------------------------------------------
 RECOVERY_SAMPLER = {"name": "pymc", "nuts_sampler": "pymc", "draws": 500, "tune": 500,
                     "chains": 2, "cores": 1, "target_accept": 0.9, "progressbar": False,
                     "posterior_predictive": False}
-
-
-@pytest.fixture(scope="module")
-def joint_fit():
-    from carestar.sampling import sample
-
-    model = JointModel(seed=1, em_starts=5)
-    prep = model.prepare(synthetic_study(1))
-    idata = sample(model.build(prep), RECOVERY_SAMPLER, 11, initvals=model.initvals(prep))
-    return model, prep, model.postprocess(idata, prep)
 
 
 @pytest.mark.slow
@@ -486,28 +475,3 @@ def test_nested_model_postprocess_tables_figures(blocks, tmp_path):
     forest = diag.forest_plot(idata, diag.resolve(idata, model.effects()), tmp_path / "f.png", "")
     assert forest is not None and forest.stat().st_size > 0
     assert "Nested model" in model.report_section(idata, prep)
-
-
-@pytest.mark.slow
-def test_nested_models_loo_ranks_strategy_first():
-    """On the synthetic study (strategy the strongest true driver), the strategy-only
-    nested model predicts the councils' ratings best of the single-block models, and all
-    blocks together do at least as well as strategy alone (within 2 SE of the difference)."""
-    from carestar import diagnostics as diag
-    from carestar.sampling import sample
-
-    sampler = {**SHORT_SAMPLER, "draws": 300, "tune": 300, "cores": 2}
-    study = synthetic_study(1)
-    elpds = {}
-    for blocks in (["strategy"], ["resources"], ["practice"], list(BLOCKS)):
-        model = JointModel(seed=1, em_starts=3, blocks=blocks,
-                           log_likelihood="ratings_given_items")
-        prep = model.prepare(study)
-        idata = sample(model.build(prep), sampler, 4, initvals=model.initvals(prep))
-        elpds["+".join(blocks)] = diag.loo_pointwise(model.postprocess(idata, prep))
-    table = diag.compare_loo(elpds)
-    singles = table.loc[["strategy", "resources", "practice"]].sort_values("elpd_loo")
-    assert singles.index[-1] == "strategy", table.to_string()
-    pair = table.loc[["strategy", "strategy+resources+practice"]]
-    gap = pair["elpd_loo"].iloc[0] - pair["elpd_loo"].iloc[1]  # > 0: strategy alone better
-    assert gap < 2 * max(pair["dse"].max(), 1.0), table.to_string()  # dse: SE of the difference
