@@ -26,7 +26,7 @@ from scipy.special import logsumexp
 
 from models.joint.likert import LATENT_NAMES, likert_log_lik
 from models.lca import item_log_lik
-from models.ordinal_likelihood import category_probabilities
+from models.ordinal_likelihood import category_probabilities, link_cdf
 
 if TYPE_CHECKING:
     from models.joint.prepared import PreparedJoint
@@ -37,17 +37,22 @@ DRAW_NAMES = ("beta", "org_effect", "year_effect", "class_effects", "cutpoints",
 GH_NODES = 15  # Gauss-Hermite nodes over the organisation intercept (integrated LOO units)
 
 
-def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> np.ndarray:
-    """(S, N, K) log P(stars_n | eta_n + gamma_k) for S draws of the named variables."""
+def linear_predictor(v: dict[str, np.ndarray], prep: PreparedJoint) -> np.ndarray:
+    """(S, N) eta of every rating row, without the class effect."""
     d = prep.design
-    X = d.X.to_numpy(float)
-    eta = v["beta"] @ X.T  # (S, N)
+    eta = v["beta"] @ d.X.to_numpy(float).T
     eta = eta + v["org_effect"][:, d.groups[0].group.codes, 0]
     eta = eta + v["year_effect"][:, d.period.codes]
     if prep.likert is not None:
         eta = eta + np.einsum("sok,sk->so", v["stance_scores"],
                                 v["stance_effects"])[:, prep.org_of_row]
-    shifted = eta[..., None] + v["class_effects"][:, None, :]  # (S, N, K)
+    return eta
+
+
+def rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str) -> np.ndarray:
+    """(S, N, K) log P(stars_n | eta_n + gamma_k) for S draws of the named variables."""
+    d = prep.design
+    shifted = linear_predictor(v, prep)[..., None] + v["class_effects"][:, None, :]  # (S, N, K)
     lowest = None if d.lowest is None else np.asarray(d.lowest)[:, None]  # (N, 1): the year's regime
     p = category_probabilities(link, shifted, v["cutpoints"][:, None, None, :], lowest)  # (S, N, K, C)
     p_obs = np.take_along_axis(p, d.y[None, :, None, None].repeat(p.shape[2], 2), -1)[..., 0]
@@ -80,15 +85,35 @@ def ratings_per_org(rate: np.ndarray, prep: PreparedJoint) -> np.ndarray:
 def integrated_rating_log_lik(v: dict[str, np.ndarray], prep: PreparedJoint, link: str,
                               nodes: int = GH_NODES) -> np.ndarray:
     """(S, org, K) log of each organisation's ratings given the class with its intercept
-    integrated out: ``log sum_q w_q prod_t P(s_it | eta_it + org_sd x_q + gamma_k)``."""
+    integrated out: ``log sum_q w_q prod_t P(s_it | eta_it + org_sd x_q + gamma_k)``.
+
+    Only the two cutpoints around each observed category are evaluated (as
+    ``models.ordinal_likelihood.observed_log_prob``), and each organisation's rows are
+    summed by a matrix product: this runs once per node for every draw.
+    """
+    d = prep.design
+    n_org, n_cut = prep.responses.n_org, len(d.categories) - 1
     x, w = np.polynomial.hermite_e.hermegauss(nodes)  # weight exp(-x^2 / 2)
     log_w = np.log(w / np.sqrt(2.0 * np.pi))
     sd = np.asarray(v["org_sd"]).reshape(-1)  # (S,)
-    n_org = prep.responses.n_org
+    no_intercept = {**v, "org_effect": np.zeros((sd.size, n_org, 1))}
+    shifted = (linear_predictor(no_intercept, prep)[..., None]
+               + v["class_effects"][:, None, :])  # (S, N, K)
+    y = np.asarray(d.y, int)
+    floor = np.zeros_like(y) if d.lowest is None else np.asarray(d.lowest, int)
+    open_below = ((y == 0) | (y <= floor))[None, :, None]
+    open_above = (y == n_cut)[None, :, None]
+    cut = np.asarray(v["cutpoints"])
+    upper = cut[:, np.minimum(y, n_cut - 1)][..., None]  # (S, N, 1)
+    lower = cut[:, np.maximum(y - 1, 0)][..., None]
+    rows_of_org = np.zeros((n_org, y.size))
+    rows_of_org[prep.org_of_row, np.arange(y.size)] = 1.0
     per_node = []
     for xq in x:
-        vq = {**v, "org_effect": np.broadcast_to((sd * xq)[:, None, None], (sd.size, n_org, 1))}
-        per_node.append(ratings_per_org(rating_log_lik(vq, prep, link), prep))
+        eta = shifted + (sd * xq)[:, None, None]
+        p = (np.where(open_above, 1.0, link_cdf(link, upper - eta))
+             - np.where(open_below, 0.0, link_cdf(link, lower - eta)))
+        per_node.append(rows_of_org @ np.log(np.clip(p, 1e-300, 1.0)))  # (S, org, K)
     return logsumexp(np.stack(per_node) + log_w[:, None, None, None], axis=0)
 
 
