@@ -134,7 +134,10 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
         if not isinstance(settings.get(key), int | float) or not low <= settings[key] <= high:
             raise ConfigError(f"sbc.{key}={settings.get(key)!r}: expected a number in [{low}, {high}]")
     gates = {"max_rhat": 1.05, "min_ess_bulk": settings["ranks"], "min_ess_tail": 0, "max_divergences": 0,
-             "min_bfmi": 0.2, **(settings.get("gates") or {})}
+             "min_bfmi": 0.2}
+    if unknown := set(settings.get("gates") or {}) - set(gates):
+        raise ConfigError(f"sbc.gates.{sorted(unknown)[0]} is not a gate; expected one of {', '.join(gates)}")
+    gates.update(settings.get("gates") or {})
     return {**settings, "gates": gates, "simulator": settings.get("simulator") or {}}
 
 
