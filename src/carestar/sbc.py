@@ -79,14 +79,14 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
             raise ConfigError("task=sbc simulates one outcome per row: it does not take frequency weights "
                               "(data.weights); expand the rows instead")
         simulating = instantiate(OmegaConf.merge(cfg.model, settings["simulator"])) if settings["simulator"] else model
+    fingerprint = _fingerprint(cfg, data.data_hash, sampler, settings)
+    run = RunDirectory(run_path)
+    done = _resume(settings["resume"], fingerprint, run)
     with clock.stage("build"):
         fit_graph = model.build(design)
         sim_graph = simulating.build(simulating.prepare(data))
         outcome = observed_name(fit_graph)
         refit = Refitter(fit_graph, sampler)
-    fingerprint = _fingerprint(cfg, data.data_hash, sampler, settings)
-    run = RunDirectory(run_path)
-    done = _resume(settings["resume"], fingerprint, run)
     with clock.stage("prior"):
         prior = pm.sample_prior_predictive(draws=settings["n"], model=sim_graph, random_seed=int(cfg.seed))
     names = _monitored(model, prior.prior)
