@@ -24,7 +24,8 @@ WINE = ROOT / "tests" / "data" / "reference" / "wine.csv"
 # or a tiny judge SD): counted and listed, they do not decide this test's verdicts.
 SMALL = ["task=sbc", "data=csv", f"data.path={WINE}", "model.formula='rating ~ temp + contact + (1|judge)'",
          "sbc.max_failed_share=0.5", "sbc.n=25"]
-TWICE_AS_WIDE = "sbc.simulator={priors: {effects: {sigma: 5.0}, group_sd: {sigma: 2.0}, cutpoints: {nu: 3.0, sigma: 5.0}}}"
+TWICE_AS_WIDE = ("sbc.simulator={priors: {effects: {sigma: 5.0}, group_sd: {sigma: 2.0}, "
+                 "cutpoints: {nu: 3.0, sigma: 5.0}}}")
 
 
 @pytest.fixture(scope="module")

@@ -154,7 +154,8 @@ def _resume(folder: str | None, fingerprint: str, run: RunDirectory) -> dict[int
     if not folder:
         return {}
     folder = Path(folder)
-    files = sorted([*(folder / REPLICATIONS).glob("rep_*.json"), *(folder / STAGING / REPLICATIONS).glob("rep_*.json")])
+    files = sorted([*(folder / REPLICATIONS).glob("rep_*.json"),
+                    *(folder / STAGING / REPLICATIONS).glob("rep_*.json")])
     if not files:
         raise ConfigError(f"sbc.resume={folder} holds no SBC replications ({REPLICATIONS}/rep_*.json); "
                           "expected the folder of an earlier task=sbc run")
