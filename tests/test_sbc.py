@@ -63,6 +63,19 @@ def test_uniform_ranks_pass_and_piled_up_ranks_fail():
     assert not table.set_index("parameter").loc["b", "uniform"]
 
 
+@pytest.mark.parametrize("args, needle", [
+    (["sbc.ranks=1000"], "sbc.ranks=1000 is more than the 2 x 400 draws"),
+    (["sbc.n=0"], "sbc.n=0: expected a whole number >= 1"),
+    (["sampler=map"], "task=sbc needs a NUTS sampler"),
+    (["++sbc.gates.max_rhatt=1.1"], "sbc.gates.max_rhatt is not a gate"),
+    ([f"sbc.resume={ROOT / 'conf'}"], "holds no SBC replications"),
+])
+def test_bad_sbc_settings_are_refused_before_any_work(entry, monkeypatch, tmp_path, capsys, args, needle):
+    assert run(entry, monkeypatch, "task=sbc", *args, f"hydra.run.dir={tmp_path / 'run'}") == EXIT_USER_ERROR
+    assert needle in capsys.readouterr().err
+    assert not list(tmp_path.rglob("run.json"))
+
+
 @pytest.mark.slow
 def test_planted_prior_mismatch_fails_and_the_model_passes(entry, monkeypatch, tmp_path):
     assert run(entry, monkeypatch, *SMALL, TWICE_AS_WIDE, f"hydra.run.dir={tmp_path / 'bug'}") == EXIT_GATES_FAILED

@@ -33,13 +33,18 @@ def observed_name(model: pm.Model) -> str:
     return model.observed_RVs[0].name
 
 
+def check_refit_sampler(sampler: dict[str, Any]) -> None:
+    """Refuse, before any work, a sampler that cannot refit (the optimisers)."""
+    if sampler.get("name") in ("map", "mle"):
+        raise ConfigError(f"task=sbc needs a NUTS sampler (nutpie, pymc, numpyro), not sampler={sampler['name']}")
+    check_sampler(sampler)
+
+
 class Refitter:
     """Fit ``model`` to new values of its observed variable, compiling once where it can."""
 
     def __init__(self, model: pm.Model, sampler: dict[str, Any]) -> None:
-        check_sampler(sampler)
-        if sampler.get("name") in ("map", "mle"):
-            raise ConfigError(f"task=sbc needs a NUTS sampler (nutpie, pymc, numpyro), not sampler={sampler['name']}")
+        check_refit_sampler(sampler)
         name = observed_name(model)
         rv = model[name]
         self.data = pytensor.shared(np.asarray(model.rvs_to_values[rv].data, dtype=rv.dtype), name=DATA_NAME)

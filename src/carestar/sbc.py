@@ -51,7 +51,7 @@ from omegaconf import DictConfig, OmegaConf
 from carestar import diagnostics as diag
 from carestar.errors import ConfigError
 from carestar.interrupts import RunInterrupted, check_complete, interruptible
-from carestar.refit import Refitter, observed_name
+from carestar.refit import Refitter, check_refit_sampler, observed_name
 from carestar.runs import STAGING, RunDirectory, Stopwatch, config_hash, git_state, package_versions
 
 log = logging.getLogger("carestar")
@@ -69,6 +69,7 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
     settings = _settings(cfg)
     sampler = {**OmegaConf.to_container(cfg.sampler, resolve=True), "progressbar": False,
                **{k: settings[k] for k in ("chains", "tune", "draws")}}
+    check_refit_sampler(sampler)
     with clock.stage("load"):
         data = instantiate(cfg.data)
         model = instantiate(cfg.model)
