@@ -27,6 +27,8 @@ the data) and are counted and listed in ``sbc.json`` and ``tables/replications.c
 Each replication's ranks and gates are written to ``replications/rep_NNNNN.json`` as soon
 as it ends; ``sbc.resume=RUN_DIR`` (an interrupted or complete SBC run) reuses that run's
 replications made with the same model, data, sampler, seed and settings, and runs the rest.
+Replication ``i`` gets the same data set whatever ``sbc.n`` (PyMC draws the prior predictive
+one draw after another from the seed); a hash of it in each record checks that on resume.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
         simulating = instantiate(OmegaConf.merge(cfg.model, settings["simulator"])) if settings["simulator"] else model
     fingerprint = _fingerprint(cfg, data.data_hash, sampler, settings)
     run = RunDirectory(run_path)
-    done = _resume(settings["resume"], fingerprint, run)
+    done = _resume(settings["resume"], fingerprint, run, settings["n"])
     with clock.stage("build"):
         fit_graph = model.build(design)
         sim_graph = simulating.build(simulating.prepare(data))
@@ -93,6 +95,7 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
     names = _monitored(model, prior.prior)
     truths, simulated = prior.prior.to_dataset(), prior.prior_predictive[outcome].values[0]
     n, L = settings["n"], settings["ranks"]
+    _check_reused(done, simulated, settings["resume"])
     print(f"carestar: sbc of model={model.name} on {data.source}: {n} replications "
           f"({len(done)} reused), {sampler['chains']} chains x ({sampler['tune']} + {sampler['draws']}) "
           f"with {sampler['nuts_sampler']}, ranks out of {L} thinned draws")
@@ -102,7 +105,7 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
                 if i in done:
                     continue
                 done[i] = _replicate(i, refit, simulated[i], truths, names, sampler, settings, cfg, received)
-                done[i]["fingerprint"] = fingerprint
+                done[i].update(fingerprint=fingerprint, data_sha=_sha(simulated[i]))
                 run.write_json(f"{REPLICATIONS}/rep_{i:05d}.json", done[i])
                 status = "gates passed" if done[i]["passed"] else f"FAILED {', '.join(done[i]['failed'])}"
                 print(f"carestar: sbc replication {i + 1}/{n}: {status} ({done[i]['wall_s']:.1f} s)", flush=True)
@@ -150,8 +153,8 @@ def _fingerprint(cfg: DictConfig, data_hash: str, sampler: dict[str, Any], setti
     return hashlib.sha256(json.dumps(same, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _resume(folder: str | None, fingerprint: str, run: RunDirectory) -> dict[int, dict[str, Any]]:
-    """The replications of an earlier SBC run (``sbc.resume``), copied into this one."""
+def _resume(folder: str | None, fingerprint: str, run: RunDirectory, n: int) -> dict[int, dict[str, Any]]:
+    """The replications ``0..n-1`` of an earlier SBC run (``sbc.resume``), copied into this one."""
     if not folder:
         return {}
     folder = Path(folder)
@@ -166,10 +169,24 @@ def _resume(folder: str | None, fingerprint: str, run: RunDirectory) -> dict[int
         if record.get("fingerprint") != fingerprint:
             raise ConfigError(f"sbc.resume={folder}: {path.name} was made with another model, data, sampler, "
                               "seed or sbc setting; expected the same command (sbc.n may differ)")
+        if int(record["replication"]) >= n:
+            continue
         done[int(record["replication"])] = record
         shutil.copy2(path, run.file(f"{REPLICATIONS}/{path.name}"))
     log.info("sbc: %d replications reused from %s", len(done), folder)
     return done
+
+
+def _sha(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()[:16]
+
+
+def _check_reused(done: dict[int, dict[str, Any]], simulated: np.ndarray, folder: str | None) -> None:
+    """A reused replication was fitted to the data set this run simulates for it."""
+    for i, record in done.items():
+        if i < len(simulated) and record.get("data_sha") != _sha(simulated[i]):
+            raise ConfigError(f"sbc.resume={folder}: replication {i} was simulated differently there "
+                              "(another PyMC version?); start a new SBC run")
 
 
 def _monitored(model, prior: xr.DataTree) -> list[str]:
