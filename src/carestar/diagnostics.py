@@ -255,3 +255,36 @@ def mcse_mean(posterior: xr.Dataset) -> xr.Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return az.mcse(posterior, method="mean")
+
+
+# --- simulation-based calibration (carestar.sbc) ---------------------------------------
+
+
+def uniformity_p_values(pit: xr.Dataset) -> xr.Dataset:
+    """ArviZ's uniformity test (``pot_c``, Tesso et al. 2026) of each parameter element's
+    PIT values across the replications (dims ``chain``, ``draw``): one p-value each."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p_values, _, _ = pit.azstats.uniformity_test(dim=["chain", "draw"], method="pot_c")
+    return p_values
+
+
+def ecdf_difference_plot(ranks: xr.DataTree, var_name: str, path: Path, title: str,
+                         coords: dict[str, Any] | None = None, prob: float = 0.95) -> Path:
+    """The ECDF of one parameter's PIT values (group ``prior_sbc``, in ``[0, 1]``) minus the
+    uniform CDF, per element (``arviz_plots.plot_ecdf_pit``, its ``pot_c`` p-value in each
+    panel), with ``prob`` simultaneous bands for independent PIT values (Säilynoja et al.
+    2022; ``arviz_stats.ecdf_utils.ecdf_pit``, 1000 simulations, seeded)."""
+    from arviz_stats.ecdf_utils import ecdf_pit
+
+    n = ranks["prior_sbc"].sizes["chain"] * ranks["prior_sbc"].sizes["draw"]
+    x, _, lower, upper = ecdf_pit(np.linspace(0, 1, n), prob, 1000, rng=np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pc = az.plot_ecdf_pit(ranks, var_names=[var_name], group="prior_sbc", coords=coords,
+                              envelope_prob=prob, backend="matplotlib")
+    fig = pc.get_viz("figure")
+    for ax in fig.axes:
+        ax.fill_between(x, lower - x, upper - x, step="post", color="C0", alpha=0.2, lw=0)
+    fig.suptitle(title)
+    return save_figure(fig, path)

@@ -35,6 +35,7 @@ log = logging.getLogger("carestar")
 def run_task(cfg: DictConfig) -> dict[str, Any]:
     from carestar.compare import compare_task
     from carestar.reproduce import reproduce_task
+    from carestar.sbc import sbc_task
 
     tasks = {
         "fit": fit,
@@ -42,6 +43,7 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
         "compare": compare_task,
         "select_classes": select_classes_task,
         "reproduce": reproduce_task,
+        "sbc": sbc_task,
     }
     if cfg.task not in tasks:
         raise ConfigError(f"task={cfg.task!r} is not a task; expected one of {', '.join(tasks)}")
