@@ -91,3 +91,20 @@ def test_changed_data_or_config_stops_before_sampling(smoke_run, tmp_path):
 def test_reproduce_refuses_a_folder_that_holds_no_complete_run(tmp_path):
     result = run_cli("task=reproduce", f"run={tmp_path}", f"hydra.run.dir={tmp_path / 'out'}")
     assert result.returncode == 2 and "not a complete run (no run.json)" in result.stderr
+
+
+def test_an_experiment_step_that_failed_its_gates_is_said_in_the_verdict(monkeypatch, tmp_path):
+    """Exit 3 (gates failed) is accepted for a recorded experiment, but never hidden."""
+    from carestar import reproduce
+
+    spec = {"recorded": "test", "reduced": {"note": "n/a"},
+            "quantities": [{"name": "x", "expected": 1.0, "tolerance": 0.1, "file": "f", "column": "c"}]}
+    monkeypatch.setattr(reproduce, "load_expected", lambda name: spec)
+    monkeypatch.setattr(reproduce, "experiment_commands",
+                        lambda spec, out, reduced: [["python", "run.py", "a"], ["python", "run.py", "b"]])
+    statuses = iter([0, 3])
+    monkeypatch.setattr(reproduce, "run_command", lambda argv, log: next(statuses))
+    monkeypatch.setattr(reproduce, "read_quantity", lambda out, quantity: 1.05)
+    result = reproduce.reproduce_experiment("fake", tmp_path, reduced=False)
+    assert result["matched"]
+    assert "1 of 2 steps failed their diagnostic gates (exit 3)" in result["verdict"]

@@ -34,7 +34,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from carestar.config_checks import check_config
-from carestar.errors import CarestarError, ConfigError
+from carestar.errors import EXIT_GATES_FAILED, CarestarError, ConfigError
 from carestar.reproduce_compare import gate_agreement, posterior_agreement
 from carestar.reproduce_report import write_reproduce_report
 from carestar.runs import MANIFEST, POSTERIOR, REPO_ROOT, config_hash, git_state
@@ -231,5 +231,8 @@ def reproduce_experiment(name: str, out: Path, *, reduced: bool) -> dict[str, An
     size = "reduced run (" + spec["reduced"]["note"] + ")" if reduced else "full run"
     verdict = (f"{'REPRODUCED' if matched else 'NOT REPRODUCED'} ({size}): "
                f"{sum(r['within'] for r in rows)} of {len(rows)} recorded numbers within tolerance")
+    gate_failures = [s["command"] for s in result["steps"] if s["exit_status"] == EXIT_GATES_FAILED]
+    if gate_failures:
+        verdict += f"; {len(gate_failures)} of {len(result['steps'])} steps failed their diagnostic gates (exit 3)"
     return {**result, "matched": matched, "quantities": rows, "tolerance_rule": spec.get("tolerance_rule"),
             "verdict": verdict}
