@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -128,7 +129,7 @@ def write_table(case: str, rows: list[dict]) -> None:
     lines = [
         f"# Benchmark: {case}",
         "",
-        f"Command: `python run.py {' '.join(CASES[case])} sampler=SAMPLER` "
+        f"Command: `python run.py {shlex.join(CASES[case])} sampler=SAMPLER` "
         "(4 chains x 1000 tuning + 1000 draws, 2 cores).",
         "",
         f"Machine: {machine()}. Versions: {versions()}. Date: {time.strftime('%Y-%m-%d')}.",

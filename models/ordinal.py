@@ -155,7 +155,7 @@ class OrdinalModel(Model):
         else:
             if not self.formula:
                 raise ConfigError(
-                    'data=csv needs a formula: model.formula="outcome ~ x1 + x2 + (1|group)"'
+                    "data=csv needs a formula: 'model.formula=\"outcome ~ x1 + x2 + (1|group)\"'"
                 )
             from carestar.formula import formula_design
 

@@ -1,5 +1,5 @@
-"""Covariates of class membership as a formula right-hand side (``model.covariates="PARTY *
-AGE"``), as poLCA's ``cbind(...) ~ PARTY * AGE``.
+"""Covariates of class membership as a formula right-hand side (``'model.covariates="PARTY *
+AGE"'`` on the command line), as poLCA's ``cbind(...) ~ PARTY * AGE``.
 
 The formulae library builds the columns: interactions (``a * b`` = ``a + b + a:b``),
 ``C(x)`` for a categorical covariate with treatment contrasts (reference = the first level
