@@ -21,7 +21,8 @@ from models.joint.likelihood import (LOG_LIKELIHOODS, joint_components, rating_l
 from models.joint.likert import (LATENT_NAMES, LIKERT_LEVELS, likert_codes,
                                  likert_initial_cutpoints, likert_log_lik)
 from models.joint.model import BLOCKS, STRATEGY_MODES, JointModel
-from models.joint.prepared import PreparedJoint, class_use, order_by_use
+from models.joint.prepared import PreparedJoint
+from models.lca import class_use
 from models.joint.relabelling import chain_agreement, relabel_to_em, rereference
 from models.joint.summaries import (class_effect_table, draws_table, membership_table,
                                     truth_class_effects)
@@ -51,7 +52,6 @@ __all__ = [
     "likert_initial_cutpoints",
     "likert_log_lik",
     "membership_table",
-    "order_by_use",
     "order_clusters_by_use",
     "rating_log_lik",
     "relabel_to_em",

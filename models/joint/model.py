@@ -123,7 +123,7 @@ from carestar.study_design import PRACTICE, ratings_design
 from models.joint import likelihood, summaries
 from models.joint.likelihood import LOG_LIKELIHOODS
 from models.joint.likert import likert_codes, likert_initial_cutpoints, stance_block
-from models.joint.prepared import PreparedJoint, order_by_use
+from models.joint.prepared import PreparedJoint
 from models.joint.relabelling import chain_agreement, relabel_to_em
 from models.joint.three_step import three_step_methods, three_step_tables
 from models.lca import fit_em, interior_item_probs, interior_shares, ordinal_initial_values
@@ -233,8 +233,7 @@ class JointModel(Model):
         order = np.array([index[o] for o in rated])
         resp = replace(resp, orgs=tuple(rated), codes=resp.codes[order])
         check_n_classes(resp, self.n_classes)
-        em = order_by_use(fit_em(resp, self.n_classes, seed=self.seed, n_init=self.em_starts),
-                          resp.n_categories)
+        em = fit_em(resp, self.n_classes, seed=self.seed, n_init=self.em_starts)  # ordered by use
         org_of_row = design.groups[0].group.codes.astype(int)
         strat = data.strategy.assign(org=data.strategy["org"].astype(str)).set_index("org")
         types = tuple(strat["strategy_type"].reindex(rated).astype(str))

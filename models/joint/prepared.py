@@ -1,9 +1,9 @@
 """What the joint model is fitted to: ``PreparedJoint`` (ratings design, the same
-organisations' item answers, the EM solution), and classes ordered by use of local practice."""
+organisations' item answers, the EM solution, whose classes ``fit_em`` orders by use)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,19 +53,3 @@ class PreparedJoint:
 
     def free_item_name(self, c: int) -> str:
         return "item_probs" if self.single_item_variable() else f"item_probs_C{c}"
-
-
-def order_by_use(em: EMFit, n_categories) -> EMFit:
-    """The EM solution with classes ordered by increasing mean expected item score."""
-    use = class_use(em.probs, n_categories)
-    order = np.argsort(use, kind="stable")
-    return replace(em, probs=em.probs[order], shares=em.shares[order],
-                   posterior=em.posterior[:, order])
-
-
-def class_use(probs: np.ndarray, n_categories) -> np.ndarray:
-    """(K,) mean over items of E[code] / (C_j - 1): 0 = never used, 1 = fully used."""
-    scores = []
-    for j, c in enumerate(n_categories):
-        scores.append((probs[:, j, :c] * np.arange(c)).sum(axis=-1) / (c - 1))
-    return np.mean(scores, axis=0)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from models.joint.prepared import PreparedJoint, class_use
+from models.joint.prepared import PreparedJoint
+from models.lca import class_use
 
 if TYPE_CHECKING:
     from models.joint.model import JointModel
