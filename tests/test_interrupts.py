@@ -102,6 +102,33 @@ def test_handler_turns_a_caught_interrupt_into_run_interrupted(signum):
     assert signal.getsignal(signum) is before
 
 
+def test_an_interrupt_dropped_inside_a_ctypes_callback_is_raised_again(monkeypatch):
+    """CI, 2026-12-02: SIGINT while numba compiled nutpie's model was dropped by a ctypes callback."""
+    import ctypes
+
+    import carestar.interrupts as interrupts
+
+    monkeypatch.setattr(interrupts, "REDELIVER_S", 0.2)
+    dropped, carried_on = [], []
+
+    @ctypes.CFUNCTYPE(None)
+    def callback():  # as llvmlite's object-cache callback, running Python code when the signal lands
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):
+            time.sleep(0.001)
+        dropped.append(True)
+
+    with pytest.raises(RunInterrupted) as stop:
+        with interruptible():
+            callback()
+            assert not dropped, "the interrupt was not raised inside the callback"
+            time.sleep(30)  # the sampler carrying on as if nothing had happened
+            carried_on.append(True)
+    assert not carried_on, "the block ran to its end: the dropped interrupt was never raised again"
+    assert stop.value.signal_name == "SIGINT"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_short_trace_is_not_a_complete_run():
     import xarray as xr
 

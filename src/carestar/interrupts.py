@@ -8,6 +8,13 @@ its threads). When the sampler returns, or the ``KeyboardInterrupt`` escapes, th
 signal becomes ``RunInterrupted``. A trace shorter than the config asked for is treated
 the same way (``check_complete``), whatever stopped it.
 
+A ``KeyboardInterrupt`` raised while the main thread runs a ctypes callback is printed and
+dropped ("Exception ignored on calling ctypes callback function"): numba's compiler, which
+nutpie and PyTensor call, runs such callbacks (llvmlite's object cache), so a signal that
+arrives while a model compiles could be lost and the sampler would go on to the end. Once a
+signal has arrived, a watchdog thread therefore sends it again to the main thread every
+``REDELIVER_S`` seconds until the block has ended.
+
 ``RunInterrupted`` is a ``BaseException``, as ``KeyboardInterrupt`` is, so that neither
 Hydra nor a sweep's error handling takes it for a failed job: ``run.py`` exits with
 ``128 + signal`` (130 for SIGINT, 143 for SIGTERM).
@@ -16,11 +23,13 @@ Hydra nor a sweep's error handling takes it for a failed job: ``run.py`` exits w
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+REDELIVER_S = 5.0  # longer than PyMC's 2 s of patience for its workers to stop
 
 
 class RunInterrupted(BaseException):
@@ -42,22 +51,38 @@ class RunInterrupted(BaseException):
 
 class _Received:
     signum: int | None = None
+    watchdog: threading.Thread | None = None
+
+
+def _redeliver(signum: int, ended: threading.Event, main_thread: int) -> None:
+    while not ended.wait(REDELIVER_S):
+        signal.pthread_kill(main_thread, signum)  # a real signal: it also ends a blocking wait
 
 
 @contextmanager
 def interruptible() -> Iterator[_Received]:
     """Turn SIGINT / SIGTERM inside the block into ``RunInterrupted`` (see the module doc)."""
     received = _Received()
+    ended = threading.Event()
 
     def handler(signum: int, frame: Any) -> None:
-        if received.signum is not None:  # a second signal while the sampler winds down
+        if ended.is_set():  # a redelivery that landed as the block ended
             return
-        received.signum = signum
+        if received.signum is None:
+            received.signum = signum
+            received.watchdog = threading.Thread(target=_redeliver, args=(signum, ended, threading.get_ident()),
+                                                 daemon=True)
+            received.watchdog.start()
         raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
     try:
-        yield received
+        try:
+            yield received
+        finally:
+            ended.set()
+            if received.watchdog is not None:
+                received.watchdog.join()
     except BaseException as error:  # PyMC may turn the interrupt into its own error
         if received.signum is None and isinstance(error, KeyboardInterrupt):
             received.signum = signal.SIGINT
