@@ -19,7 +19,9 @@ organisation ``i`` (England and Northern Ireland):
   degree-of-use item ``d`` (0-5): ``P(Y <= m) = logistic(kappa_m - (mu_c + delta_d))``;
   process item ``p`` (0/1): ``Y ~ Bernoulli(pi_{c,p})``; each response is then missing
   (row absent) with probability ``missing_rate``;
-* micro-level measure ``m`` used: ``Bernoulli(logistic(alpha_m + gamma_country))``.
+* micro-level measure ``m`` used (nationally required or internal-management measures, a
+  country difference by kind, organisation intercepts): ``carestar.micro_measures``, drawn
+  from a random stream of its own.
 
 English councils only, years ``t`` = 2002..2008:
 
@@ -52,6 +54,7 @@ import pandas as pd
 from scipy.special import expit
 
 from carestar.errors import ConfigError
+from carestar.micro_measures import MicroParams, draw_micro_measures
 from carestar.schemas import (
     CAPACITY,
     ITEMS_PER_STANCE,
@@ -150,13 +153,6 @@ class PracticeParams:
 
 
 @dataclass(frozen=True)
-class MicroParams:
-    measures: dict[str, str]
-    england_logit: dict[str, float]
-    country_shift: dict[str, float]
-
-
-@dataclass(frozen=True)
 class SyntheticParams:
     """Every generating parameter (the groups of ``conf/data/synthetic.yaml``)."""
 
@@ -201,6 +197,7 @@ class SyntheticParams:
                               "must name the same classes")
         if len(self.strategy.loadings) != ITEMS_PER_STANCE:
             raise ConfigError(f"data.strategy.loadings needs {ITEMS_PER_STANCE} values")
+        self.micro_measures.check()
 
 
 # --------------------------------------------------------------------------- organisations
@@ -409,29 +406,6 @@ def draw_local_practice(rng, orgs: np.ndarray, p: PracticeParams):
     return table, dict(zip(orgs, practice_class)), truth
 
 
-# --------------------------------------------------------------------------- micro measures
-
-
-def draw_micro_measures(rng, organisations: pd.DataFrame, p: MicroParams):
-    measures = list(p.measures)
-    country = organisations["country"].to_numpy()
-    logit = (np.array([p.england_logit[m] for m in measures])[None, :]
-             + np.array([p.country_shift[c] for c in country])[:, None])
-    used = (rng.random(logit.shape) < expit(logit)).astype(int)
-    table = pd.DataFrame({
-        "org": np.repeat(organisations["org"].to_numpy(), len(measures)),
-        "measure": np.tile(measures, len(organisations)),
-        "used": pd.array(used.ravel(), dtype="Int64"),
-    })
-    truth = {
-        "model": "P(used) = logistic(england_logit[measure] + country_shift[country])",
-        "england_logit": dict(p.england_logit),
-        "country_shift": dict(p.country_shift),
-        "measure_labels": dict(p.measures),
-    }
-    return table, truth
-
-
 # --------------------------------------------------------------------------- the study
 
 
@@ -466,7 +440,8 @@ def rating_truth(p: RatingParams, scale, org_effect) -> dict[str, Any]:
 
 
 def simulate_study(params: SyntheticParams, seed: int, name: str = "synthetic") -> Study:
-    """Draw every table from ``params`` with one ``numpy`` generator seeded by ``seed``."""
+    """Draw every table from ``params`` with one ``numpy`` generator seeded by ``seed`` (the
+    micro measures from a stream of their own, ``carestar.micro_measures.stream``)."""
     rng = np.random.default_rng(seed)
     organisations = make_organisations(params.councils, params.ni_trusts)
     orgs = organisations["org"].to_numpy()
@@ -476,7 +451,7 @@ def simulate_study(params: SyntheticParams, seed: int, name: str = "synthetic") 
     resources, scale, org_effect, latent = england_latent_rows(
         rng, organisations, strategy_type, practice_class, params)
     ratings = draw_ratings(rng, resources, latent, params.ratings)
-    micro, micro_truth = draw_micro_measures(rng, organisations, params.micro_measures)
+    micro, micro_truth = draw_micro_measures(seed, organisations, params.micro_measures)
     truth = {
         "generator": "carestar.synthetic",
         "seed": int(seed),
