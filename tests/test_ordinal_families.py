@@ -102,24 +102,3 @@ def test_an_unknown_family_is_refused_by_the_config_checks():
         check_model_choices(model)
     check_model_choices(OmegaConf.create({**model, "family": "acat"}))
 
-
-@pytest.mark.parametrize("family", ["sratio", "acat"])
-def test_the_pymc_graph_and_the_numpy_likelihood_agree(family):
-    """The likelihood the samplers see is the one maximised (at a random point, no compilation)."""
-    from carestar.mle import Problem
-    from carestar.mode import ONE_SHOT, python_only
-
-    table = load_csv(REF / "housing.csv", weights="Freq", levels=HOUSING_LEVELS)
-    model = OrdinalModel(family=family, formula="Sat ~ Infl + Type + Cont")
-    design = model.prepare(table)
-    pm_model = model.build(design)
-    rng = np.random.default_rng(2)
-    point = {k: v + rng.normal(0, 0.2, np.shape(v)) for k, v in pm_model.initial_point().items()}
-    names = [v.name for v in pm_model.unobserved_value_vars]
-    with python_only():
-        values = dict(zip(names, pm_model.compile_fn(pm_model.unobserved_value_vars, inputs=pm_model.value_vars,
-                                                      on_unused_input="ignore", mode=ONE_SHOT)(point)))
-        pymc_ll = float(pm_model.compile_fn(pm_model.observedlogp, inputs=pm_model.value_vars,
-                                            on_unused_input="ignore", mode=ONE_SHOT)(point))
-    problem = Problem(design, model.likelihood_family(design)[0], nodes=25)
-    assert problem.loglik(problem.free(values["beta"], values["cutpoints"])) == pytest.approx(pymc_ll, rel=1e-10)
