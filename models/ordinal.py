@@ -57,8 +57,9 @@ from carestar.priors import (at_reference, check_design, checked_priors, column_
 from carestar.study import Study
 from carestar.study_design import ratings_design
 from models import ordinal_figures
-from models.ordinal_likelihood import (category_probabilities, link_quantile, observed_log_prob,
-                                       row_derivatives, row_log_likelihood)
+from models.ordinal_likelihood import (FAMILIES, category_probabilities, link_quantile, observed_log_prob,
+                                       replicate_categories, row_derivatives, row_log_likelihood,
+                                       starting_cutpoints)
 
 log = logging.getLogger("carestar")
 
@@ -91,12 +92,16 @@ def ordered_student_t(name: str, nu: float, sigma: float, start: np.ndarray, dim
     )
 
 
-def observed_cutpoints(link: str, design: RegressionDesign) -> np.ndarray:
+def observed_cutpoints(link: str, design: RegressionDesign, family: str = "cumulative") -> np.ndarray:
     """The link quantiles of the observed cumulative category shares (weights counted): the
-    cutpoints of a model without effects, where the optimiser and the samplers start."""
+    cutpoints of a model without effects, where the optimiser and the samplers start (the
+    other families: ``starting_cutpoints``)."""
     K = len(design.categories)
     w = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
-    cum = np.cumsum(np.bincount(design.y, weights=w, minlength=K))[:-1] / w.sum()
+    shares = np.bincount(design.y, weights=w, minlength=K) / w.sum()
+    if family != "cumulative":
+        return starting_cutpoints(family, link, shares)
+    cum = np.cumsum(shares)[:-1]
     cum = np.clip(cum, 0.01, 0.99) + 1e-4 * np.arange(K - 1)  # strictly increasing
     return link_quantile(link, cum)
 
@@ -106,8 +111,11 @@ class OrdinalModel(Model):
 
     name = "ordinal"
 
+    CONFIG_CHOICES = {"family": FAMILIES, "link": LINKS}  # carestar.config_checks refuses others
+
     def __init__(
         self,
+        family: str = "cumulative",
         link: str = "logit",
         year: int | None = None,
         predictors: list[str] | None = None,
@@ -120,6 +128,9 @@ class OrdinalModel(Model):
     ) -> None:
         if link not in LINKS:
             raise ConfigError(f"model.link={link!r} is not a link; expected one of {LINKS}")
+        if family not in FAMILIES:
+            raise ConfigError(f"model.family={family!r} is not an ordinal family; expected one of {FAMILIES}")
+        self.family = family
         self.link = link
         self.year = year
         self.predictors = list(predictors or [])
@@ -187,18 +198,22 @@ class OrdinalModel(Model):
                 )
                 eta = eta + tau[design.period.codes]
             eta = eta + np.zeros(design.n)  # one value per row, even for y ~ 1
-            cutpoints = ordered_student_t(
-                "cutpoints_at_mean", self._prior("cutpoints", "nu"), self._prior("cutpoints", "sigma"),
-                start=observed_cutpoints(self.link, design), dims="cutpoint",
-            )
+            nu, sigma = self._prior("cutpoints", "nu"), self._prior("cutpoints", "sigma")
+            start = observed_cutpoints(self.link, design, self.family)
+            if self.family == "cumulative":
+                cutpoints = ordered_student_t("cutpoints_at_mean", nu, sigma, start=start, dims="cutpoint")
+            else:  # brms: free thresholds, each Student-t
+                cutpoints = pm.StudentT("cutpoints_at_mean", nu=nu, mu=0.0, sigma=sigma, dims="cutpoint",
+                                        initval=start)
             pm.Deterministic("cutpoints", cutpoints + at_reference(beta, scaling), dims="cutpoint")
             lowest = design.lowest if design.lowest is not None and design.lowest.any() else None
 
             def stars(eta, cutpoints):  # the distribution, for draws
-                return pm.Categorical.dist(p=category_probabilities(self.link, eta, cutpoints, lowest))
+                return pm.Categorical.dist(p=category_probabilities(self.link, eta, cutpoints, lowest,
+                                                                    self.family, K))
 
             def log_prob(value, eta, cutpoints):  # its log probability, lean for the gradient
-                return observed_log_prob(self.link, eta, cutpoints, value, K, lowest)
+                return observed_log_prob(self.link, eta, cutpoints, value, K, lowest, self.family)
 
             observed(design.outcome, stars, (eta, cutpoints), design.y, design.weights,
                      dims="obs", logp=log_prob)
@@ -225,7 +240,7 @@ class OrdinalModel(Model):
         eta = linear_predictor_draws(post, design)  # (c, d, n)
         cut = post["cutpoints"].values  # (c, d, K-1)
         lowest = np.zeros(design.n, int) if design.lowest is None else np.asarray(design.lowest, int)
-        observed = row_log_likelihood(self.link, eta, cut, design.y, lowest)
+        observed = row_log_likelihood(self.link, eta, cut, design.y, lowest, self.family)
         weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
         coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.arange(design.n)}
         dims = ("chain", "draw", "obs")
@@ -233,13 +248,16 @@ class OrdinalModel(Model):
 
         rng = np.random.default_rng(seed)
         eta, cut, pp_coords = point_replicates(eta, cut, coords)
-        if design.weights is None:
+        if design.weights is None and self.family != "cumulative":
+            p = category_probabilities(self.link, eta, cut[..., None, :], lowest, self.family)
+            predictive = xr.Dataset({design.outcome: (dims, replicate_categories(rng, p))}, coords=pp_coords)
+        elif design.weights is None:
             latent = eta + link_quantile(self.link, rng.random(eta.shape))
             below = sum((cut[..., k, None] < latent).astype(int) for k in range(cut.shape[-1]))
             replicated = np.maximum(below, lowest)  # a regime's missing lowest categories: c = -inf
             predictive = xr.Dataset({design.outcome: (dims, replicated)}, coords=pp_coords)
         else:
-            p = category_probabilities(self.link, eta, cut[..., None, :], lowest)  # (c, d, n, K)
+            p = category_probabilities(self.link, eta, cut[..., None, :], lowest, self.family)  # (c, d, n, K)
             counts = replicate_weights(rng, design.weights, p)
             predictive = xr.Dataset(
                 {f"{design.outcome}_counts": ((*dims, "category"), counts)},
@@ -258,10 +276,10 @@ class OrdinalModel(Model):
         if unused:
             log.info("mle: %s not estimated: no row's regime awards the categories below %s",
                      ", ".join(names[:unused]), design.categories[unused])
-        family = Family(names, observed_cutpoints(self.link, design),
-                        lambda eta, c: row_log_likelihood(self.link, eta, c, design.y, lowest),
-                        lambda eta, c: row_derivatives(self.link, eta, c, design.y, lowest),
-                        sign=1, ordered=True, unused=unused)
+        family = Family(names, observed_cutpoints(self.link, design, self.family),
+                        lambda eta, c: row_log_likelihood(self.link, eta, c, design.y, lowest, self.family),
+                        lambda eta, c: row_derivatives(self.link, eta, c, design.y, lowest, self.family),
+                        sign=1, ordered=self.family == "cumulative", unused=unused)
         return family, ("cutpoints", "cutpoint")
 
     def effects(self) -> list[str]:
@@ -286,7 +304,7 @@ class OrdinalModel(Model):
         mode = (f"year {self.year}" if self.year is not None
                 else "whole panel" if design.period is not None else "all rows")
         text = (
-            f"Cumulative {self.link} model of `{design.outcome}` ({len(design.categories)} "
+            f"{self.family.capitalize()} {self.link} model of `{design.outcome}` ({len(design.categories)} "
             f"ordered categories: {', '.join(design.categories)}), {mode}, {design.n} rows, "
             f"effects: {', '.join(design.effects) or 'none'}."
         )

@@ -54,7 +54,7 @@ def strategy_probabilities(
         name = f"strategy_type[{level}]"
         effect = np.zeros(cut.shape[0]) if level == ref else draws.sel(effect=name).values
         eta = (effect + shift)[:, None] + org_sd[:, None] * nodes[None, :]  # (S, nodes)
-        p = category_probabilities(model.link, eta, cut[:, None, :], lowest)  # (S, nodes, K)
+        p = category_probabilities(model.link, eta, cut[:, None, :], lowest, model.family)  # (S, nodes, K)
         p = (p * weights[None, :, None]).sum(axis=1)
         rows += probability_rows(p, design.categories, lowest, year=year, strategy_type=level)
     return pd.DataFrame(rows)

@@ -213,6 +213,12 @@ CASES = [
     Case("csv-ordinal-level-not-listed", ORDINAL, ["'r'", "'Huge'", "rows: 4"], csv=lambda t: cell(t, 2, "r", "Huge")),
     Case("csv-ordinal-no-intercept", [*ORDINAL[:3], "model.formula='r ~ 0 + x'", ORDINAL[4]], ["intercept"]),
     Case("csv-levels-unknown-column", [*ORDINAL, "+data.levels.q=[a,b]"], ["data.levels names column 'q'"]),
+    # ------------------------------------------------------------------ issue 14: families, formula terms
+    Case("ordinal-unknown-family", ["model.family=stopping"], ["model.family='stopping'", "cumulative, sratio, cratio, acat"]),
+    Case("csv-formula-smooth", [*ORDINAL[:3], "model.formula='r ~ s(x)'", ORDINAL[4]], ["'s(x)'", "smooth", "Supported:"]),
+    Case("csv-formula-gaussian-process", [*ORDINAL[:3], "model.formula='r ~ gp(x)'", ORDINAL[4]], ["'gp(x)'", "Supported:"]),
+    Case("csv-formula-measurement-error", [*BINOMIAL[:3], "model.formula='y ~ me(x, z)'"], ["'me(x, z)'", "Supported:"]),
+    Case("csv-formula-unknown-function", [*BINOMIAL[:3], "model.formula='y ~ x + foo(z)'"], ["'foo(z)'", "unknown function"]),
 ]
 
 
@@ -268,6 +274,6 @@ def test_bad_input_is_refused_before_any_work(case, entry, valid_study, tmp_path
 
 
 def test_the_catalogue_only_grows():
-    """The count of bad inputs refused cleanly (issue 12 closed with 69)."""
-    assert len(CASES) >= 69
+    """The count of bad inputs refused cleanly (issue 12 closed with 69; issue 14: 74)."""
+    assert len(CASES) >= 74
     assert len({c.name for c in CASES}) == len(CASES)

@@ -138,11 +138,13 @@ def test_estimates_do_not_depend_on_the_units_of_a_predictor(tmp_path):
     assert a.table.loc["beta[pounds]", "estimate"] == pytest.approx(2e-4, rel=0.3)
 
 
-def test_the_pymc_model_and_the_numpy_likelihood_agree():
+@pytest.mark.parametrize("family", ["cumulative", "sratio", "acat"])
+def test_the_pymc_model_and_the_numpy_likelihood_agree(family):
     """The likelihood maximised here is the one the samplers see: at a random point, the PyMC
-    model's observed log likelihood equals ``Problem.loglik`` without group effects."""
+    model's observed log likelihood equals ``Problem.loglik`` without group effects (each
+    ordinal family: models/ordinal_likelihood.py)."""
     table = load_csv(REF / "housing.csv", weights="Freq", levels=HOUSING_LEVELS)
-    model = OrdinalModel(formula="Sat ~ Infl + Type + Cont")
+    model = OrdinalModel(family=family, formula="Sat ~ Infl + Type + Cont")
     design = model.prepare(table)
     pm_model = model.build(design)
     rng = np.random.default_rng(2)

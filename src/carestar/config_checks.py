@@ -3,6 +3,9 @@
 - ``_target_`` may name only carestar's own code (``carestar.``, ``models.``) or Hydra's
   launcher plugins (``hydra_plugins.``): a config is a command line, and a command line
   must not be able to call ``builtins.open`` or ``shutil.copyfile``.
+- a model setting with a fixed set of values (``model.family``, ``model.link``) is one of
+  them: the model's class lists them in ``CONFIG_CHOICES`` (found through its ``_target_``,
+  not by name);
 - ``seed``, the sampler's counts and ``target_accept``, and the diagnostic gates have a
   type and a range; a key under ``sampler`` or ``diagnostics`` that nothing reads (a
   misspelling: ``++sampler.drawz=10``) is refused with the keys that are read.
@@ -49,6 +52,8 @@ def check_config(cfg: DictConfig) -> None:
     """Refuse a config that instantiates foreign code or holds a setting out of range."""
     check_targets(cfg)
     check_seed(cfg.get("seed"))
+    if "model" in cfg:
+        check_model_choices(cfg.model)
     if "sampler" in cfg:
         check_sampler_settings(cfg.sampler)
     if "diagnostics" in cfg:
@@ -73,6 +78,23 @@ def check_targets(node: Any, path: str = "") -> None:
     elif isinstance(node, ListConfig):
         for i, item in enumerate(node):
             check_targets(item, f"{path}[{i}]")
+
+
+def check_model_choices(model: DictConfig) -> None:
+    """Each setting the model's class lists in ``CONFIG_CHOICES`` holds one of its values."""
+    target = model.get("_target_") if isinstance(model, DictConfig) else None
+    if not target:
+        return
+    from hydra.utils import get_class
+
+    try:
+        choices = getattr(get_class(str(target)), "CONFIG_CHOICES", {})
+    except Exception:  # an unknown target is Hydra's error to report, at instantiation
+        return
+    for key, allowed in choices.items():
+        if key in model and model.get(key) not in allowed:
+            raise ConfigError(f"model.{key}={model.get(key)!r} is refused: expected one of "
+                              f"{', '.join(map(str, allowed))}")
 
 
 def check_seed(seed: Any) -> None:

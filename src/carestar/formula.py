@@ -31,6 +31,8 @@ Conventions (what a user writes and gets):
   grouping factor (terms on the same factor are merged); slopes are DataFrame columns named
   as the fixed effects are. ``(1|a:b)`` groups by the combination, named ``a:b``.
 - **Weights**: ``data.weights`` -> ``design.weights`` (frequency weights).
+- **Terms**: only those ``carestar.formula_terms`` lists; any other function call
+  (``s(x)``, ``gp(x)``, ``me(x)``, a misspelt name) is refused before any work.
 - **Missing values** in the outcome, predictors, grouping factors, trials or weights are an
   error naming the rows, unless ``data.dropna=true``, which drops those rows and logs how
   many.
@@ -48,6 +50,7 @@ from formulae import design_matrices, model_description
 
 from carestar.design import Factor, GroupTerm, RegressionDesign
 from carestar.errors import ConfigError, DataError, format_rows
+from carestar.formula_terms import check_terms
 from carestar.tidy_csv import TidyTable, close_match_hint, csv_lines
 
 __all__ = ["formula_design", "split_trials", "r_name"]
@@ -173,6 +176,7 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
         desc = model_description(core)
     except Exception as exc:  # formulae raises ParseError / ScanError / ValueError
         raise ConfigError(f"model.formula '{formula}' does not parse: {exc}") from None
+    check_terms(formula, desc)
     if desc.response is None:
         raise ConfigError(f"model.formula '{formula}' has no outcome: expected 'y ~ ...'")
     response_vars = _var_names(desc.response.term)
