@@ -57,13 +57,12 @@ from carestar.priors import (at_reference, check_design, checked_priors, column_
 from carestar.study import Study
 from carestar.study_design import ratings_design
 from models import ordinal_figures
-from models.ordinal_likelihood import (FAMILIES, category_probabilities, link_quantile, observed_log_prob,
-                                       replicate_categories, row_derivatives, row_log_likelihood,
-                                       starting_cutpoints)
+from models.ordinal_likelihood import (FAMILIES, LINKS, category_probabilities, link_quantile,
+                                       observed_log_prob, replicate_categories, row_derivatives,
+                                       row_log_likelihood, starting_cutpoints)
 
 log = logging.getLogger("carestar")
 
-LINKS = ("logit", "probit", "cloglog")
 DEFAULT_PRIORS: dict[str, dict[str, float]] = {  # conf/model/ordinal.yaml; carestar.priors says why
     "effects": {"sigma": 2.5},
     "group_sd": {"sigma": 1.0},
@@ -248,21 +247,21 @@ class OrdinalModel(Model):
 
         rng = np.random.default_rng(seed)
         eta, cut, pp_coords = point_replicates(eta, cut, coords)
-        if design.weights is None and self.family != "cumulative":
-            p = category_probabilities(self.link, eta, cut[..., None, :], lowest, self.family)
-            predictive = xr.Dataset({design.outcome: (dims, replicate_categories(rng, p))}, coords=pp_coords)
-        elif design.weights is None:
+        if design.weights is None and self.family == "cumulative":  # the latent variable: no (n, K) array
             latent = eta + link_quantile(self.link, rng.random(eta.shape))
             below = sum((cut[..., k, None] < latent).astype(int) for k in range(cut.shape[-1]))
             replicated = np.maximum(below, lowest)  # a regime's missing lowest categories: c = -inf
             predictive = xr.Dataset({design.outcome: (dims, replicated)}, coords=pp_coords)
         else:
             p = category_probabilities(self.link, eta, cut[..., None, :], lowest, self.family)  # (c, d, n, K)
-            counts = replicate_weights(rng, design.weights, p)
-            predictive = xr.Dataset(
-                {f"{design.outcome}_counts": ((*dims, "category"), counts)},
-                coords={**pp_coords, "category": list(design.categories)},
-            )
+            if design.weights is None:
+                predictive = xr.Dataset({design.outcome: (dims, replicate_categories(rng, p))}, coords=pp_coords)
+            else:
+                counts = replicate_weights(rng, design.weights, p)
+                predictive = xr.Dataset(
+                    {f"{design.outcome}_counts": ((*dims, "category"), counts)},
+                    coords={**pp_coords, "category": list(design.categories)},
+                )
         return {"log_likelihood": loglik, "posterior_predictive": predictive}
 
     def likelihood_family(self, design: RegressionDesign):
