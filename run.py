@@ -9,17 +9,20 @@ gc.set_threshold(10_000, 10, 10)
 
 import logging  # noqa: E402
 import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from carestar.errors import EXIT_GATES_FAILED, EXIT_NOT_REPRODUCED, EXIT_USER_ERROR, user_error  # noqa: E402
+from carestar.errors import EXIT_USER_ERROR, user_error  # noqa: E402
 from carestar.interrupts import RunInterrupted  # noqa: E402
+from carestar.launchers import register_resolvers  # noqa: E402
 
-failed_jobs: list[str] = []
-gates_failed: list[str] = []  # runs written, marked failed: exit status 3 (a sweep: unless a job failed)
+register_resolvers()
+# A single run's verdicts (a sweep's are read back from its job folders: carestar.sweep_outcome)
+gates_failed: list[str] = []  # runs written, marked failed: exit status 3
 not_reproduced: list[str] = []  # task=reproduce did not match: exit status 4
 
 
@@ -27,21 +30,36 @@ not_reproduced: list[str] = []  # task=reproduce did not match: exit status 4
 def main(cfg: DictConfig) -> None:
     for noisy in ("pytensor", "pytensor.configparser", "jax", "arviz", "arviz_stats", "arviz_base", "arviz_plots"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from carestar import sweep_outcome
+    from carestar.launchers import runs_in_parallel
+
+    hydra_cfg = HydraConfig.get()
+    job_dir = Path(hydra_cfg.runtime.output_dir)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if in_sweep:
+        sweep_outcome.forget(job_dir)
+    if runs_in_parallel(hydra_cfg):
+        from carestar.job_caches import isolate_compile_caches
+
+        isolate_compile_caches()  # before carestar.tasks imports PyTensor
     from carestar.tasks import run_task
 
     log = logging.getLogger("carestar")
     try:
         result = run_task(cfg)
+        if in_sweep:
+            sweep_outcome.record(job_dir, result)
+            return
         if result.get("diagnostics_passed") is False:
-            gates_failed.append(HydraConfig.get().runtime.output_dir)
+            gates_failed.append(str(job_dir))
         if result.get("reproduced") is False:
-            not_reproduced.append(HydraConfig.get().runtime.output_dir)
+            not_reproduced.append(str(job_dir))
     except Exception as exc:
         error = user_error(exc)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if in_sweep:
             # one failed job is logged (its run has no run.json) and the sweep goes on
             log.error("this job failed: %s", error or exc, exc_info=error is None)
-            failed_jobs.append(HydraConfig.get().runtime.output_dir)
+            sweep_outcome.record(job_dir, None)
             return
         if error is None:
             raise
@@ -57,13 +75,10 @@ if __name__ == "__main__":
     # The interpreter's final collection would traverse the millions of objects the model
     # compilers left behind (about 2 s); the run's files are written and closed by now.
     gc.freeze()
-    if gates_failed:
-        print(f"carestar: {len(gates_failed)} run(s) failed their diagnostic gates (written, marked failed): "
-              f"{', '.join(gates_failed)}", file=sys.stderr)
-    if failed_jobs:
-        print(f"carestar: {len(failed_jobs)} job(s) of the sweep failed: {', '.join(failed_jobs)}", file=sys.stderr)
-        sys.exit(1)
-    if gates_failed:
-        sys.exit(EXIT_GATES_FAILED)
-    if not_reproduced:
-        sys.exit(EXIT_NOT_REPRODUCED)
+    from carestar import sweep_outcome
+
+    outcomes = sweep_outcome.collected or sweep_outcome.Outcomes(gates_failed=gates_failed,
+                                                                 not_reproduced=not_reproduced)
+    for line in outcomes.messages():
+        print(line, file=sys.stderr)
+    sys.exit(outcomes.exit_status())
