@@ -35,6 +35,7 @@ free values (the last fixed at 0): ``MonotonicBlock``.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -43,9 +44,10 @@ import pandas as pd
 
 from carestar.errors import ConfigError, DataError
 
-__all__ = ["MonotonicTerm", "split_monotonic", "monotonic_term", "MonotonicBlock", "DEFAULT_ALPHA"]
+__all__ = ["MonotonicTerm", "split_monotonic", "monotonic_term", "MonotonicBlock"]
 
-DEFAULT_ALPHA = 1.0  # brms's dirichlet(1) on each simplex
+log = logging.getLogger("carestar")
+
 _MO = re.compile(r"^mo\(\s*(?P<name>[A-Za-z_.][\w.]*)\s*\)$")
 
 
@@ -158,6 +160,11 @@ def monotonic_term(name: str, values: pd.Series, *, levels: list[str] | None, fi
             "nothing about its effect",
             file=file, column=name, expected="at least two levels present",
         )
+    unseen = [level for k, level in enumerate(order) if not (codes == k).any()]
+    if unseen:
+        log.warning("mo(%s): level(s) %s never occur in the rows fitted, so the steps to and from them "
+                    "are told apart by their Dirichlet prior alone (mo() counts levels from 0; list the "
+                    "levels in data.levels.%s to count from the lowest one)", name, unseen, name)
     return MonotonicTerm(name, tuple(order), codes)
 
 
