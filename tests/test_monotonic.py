@@ -134,3 +134,23 @@ def test_default_fit_recovers_the_step_pattern_end_to_end(tmp_path):
     assert (run_dir / "figures" / "monotonic_steps.png").stat().st_size > 0
     assert (run_dir / "figures" / "ppc_category_counts.png").exists()
     assert "Monotonic effects `mo(x)`" in (run_dir / "report.md").read_text()
+
+
+def test_mo_of_a_factor_with_monotone_effects_is_glmer_s_factor_model():
+    """cbpp's period effects (glmer, nAGQ = 25: 0, -0.991, -1.128, -1.579) fall from period to
+    period, so ``mo(period)`` (b and two free shares) is a reparametrisation of
+    ``C(period)`` (three dummies) there: the same maximum, the same log likelihood
+    (-91.98337, REFERENCES.md section 4), each period's effect ``b D c(k)`` and the herd SD."""
+    from test_mle import GLMER_NAGQ25, REF
+
+    table = load_csv(REF / "cbpp.csv", levels={"period": ["1", "2", "3", "4"]})
+    design = formula_design(table, "incidence | trials(size) ~ mo(period) + (1|herd)", "binomial")
+    family, _ = BinomialModel(formula="incidence | trials(size) ~ mo(period) + (1|herd)").likelihood_family(design)
+    result = fit(design, family, nodes=25)
+    est = result.table["estimate"]
+    assert result.loglik == pytest.approx(GLMER_NAGQ25["loglik"], abs=1e-3)
+    shares = np.cumsum([est[f"mo_simplex_period[{k}]"] for k in (2, 3, 4)])
+    for k, share in zip((2, 3, 4), shares):
+        assert est["mo_total[period]"] * share == pytest.approx(GLMER_NAGQ25["estimates"][f"beta[period{k}]"][0], abs=1e-3)
+    assert est["intercept"] == pytest.approx(GLMER_NAGQ25["estimates"]["intercept"][0], abs=1e-3)
+    assert est["herd_sd[Intercept]"] == pytest.approx(GLMER_NAGQ25["herd_sd"], abs=1e-3)

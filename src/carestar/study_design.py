@@ -185,7 +185,9 @@ def _predictor_frame(study: Study, rows: pd.DataFrame, predictors: list[str]) ->
                 file=table,
                 column=column,
                 expected="a value for every organisation (and year) in ratings.csv",
-                hint="org/year: " + ", ".join(keys.tolist()[:10]),
+                hint="org/year: " + ", ".join(keys.tolist()[:10])
+                + (f"; {LEVEL} (the mean degree of use over the items answered, rounded) has a value for "
+                   "every organisation" if column not in SOURCE_TABLE and column != LEVEL else ""),
             )
     return frame
 
