@@ -30,6 +30,8 @@ For row i with ``n_i`` trials (``n_i = 1``: a 0/1 outcome, Bernoulli) and ``y_i`
   ``pm.Potential``), so ``log_likelihood`` has one entry per row and LOO works; note that
   LOO then leaves out a whole row (all ``w_i`` copies at once), not one copy.
   Posterior predictive draws of a weighted row total its ``w_i`` copies.
+- Monotonic effects ``mo(x)`` of ordered predictors add ``b D sum_{k<=x} zeta_k`` to
+  ``eta`` (``carestar.monotonic``); the intercept is reported at ``x = 0``.
 - The binomial log likelihood includes ``log C(n_i, y_i)`` (as R's ``dbinom`` and lme4's
   Laplace ``logLik`` do); the same data expanded to Bernoulli rows has no such constant.
 """
@@ -50,6 +52,8 @@ from carestar.errors import ConfigError
 from carestar.likelihood import (group_effects, linear_predictor_draws, observed, point_replicates,
                                  whole_weights)
 from carestar.modelling import Model
+from carestar.monotonic import monotonic_effects
+from carestar.monotonic_figures import monotonic_markdown, monotonic_table, step_pattern_figure
 from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown,
                              effects_of, observation_counts, scaled_effects, slope_scales)
 from carestar.tidy_csv import TidyTable
@@ -58,6 +62,7 @@ DEFAULT_PRIORS: dict[str, dict[str, float]] = {
     "intercept": {"mu": 0.0, "sigma": 2.5},
     "effects": {"sigma": 2.5},
     "group_sd": {"sigma": 1.0},
+    "monotonic": {"alpha": 1.0},  # Dirichlet of each mo(x) simplex (carestar.monotonic)
 }
 
 
@@ -97,16 +102,19 @@ class BinomialModel(Model):
         scaling = column_scaling(design)
         with pm.Model(coords=coords) as model:
             beta, eta = scaled_effects(design, scaling, self.priors["effects"]["sigma"])
+            mono, mono_shift = monotonic_effects(design.monotonic, observation_counts(design),
+                                                 self.priors["effects"]["sigma"], self.priors["monotonic"]["alpha"])
+            eta = eta + mono
             if design.intercept:
                 at_mean = pm.Normal(
                     "intercept_at_mean",
                     self.priors["intercept"]["mu"],
                     self.priors["intercept"]["sigma"],
                 )
-                pm.Deterministic("intercept", at_mean - at_reference(beta, scaling))
+                pm.Deterministic("intercept", at_mean - at_reference(beta, scaling) - mono_shift)
                 eta = eta + at_mean
-            elif beta is not None:  # no intercept to absorb the centring: x = 0 means something
-                eta = eta + at_reference(beta, scaling)
+            elif beta is not None or design.monotonic:  # no intercept to absorb the centring: x = 0 means something
+                eta = eta + at_reference(beta, scaling) + mono_shift
             group_sigma = self.priors["group_sd"]["sigma"]
             for term in design.groups:
                 eta = eta + group_effects(term, group_sigma / slope_scales(term, observation_counts(design)))
@@ -171,12 +179,14 @@ class BinomialModel(Model):
         return family, ("intercept", None)
 
     def effects(self) -> list[str]:
-        return ["intercept", "beta", "*_sd"]
+        return ["intercept", "beta", "*_sd", "mo_b", "mo_total", "mo_simplex_*"]
 
     def tables(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, pd.DataFrame]:
         tables = {} if _point(idata) else {"coefficients": coefficient_table(idata)}
         if (effects := effects_of(idata, design)) is not None:
             tables["effects"] = effects
+        if (monotonic := monotonic_table(idata, design)) is not None:
+            tables["monotonic"] = monotonic
         return tables
 
     def report_section(self, idata: xr.DataTree, design: RegressionDesign) -> str:
@@ -195,10 +205,14 @@ class BinomialModel(Model):
                 lines.append(f"| {name} | {r['mean']:.3f} | {r['sd']:.3f} | {r['q3']:.3f} | {r['q97']:.3f} |")
         if (effects := effects_of(idata, design)) is not None:
             lines += ["", "Per unit of each column and per SD of it:", "", effects_markdown(effects)]
+        if (monotonic := monotonic_table(idata, design)) is not None:
+            lines += ["", monotonic_markdown(monotonic)]
         return "\n".join(lines) + "\n"
 
     def figures(self, idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
-        return {}
+        if (monotonic := monotonic_table(idata, design)) is None:
+            return {}
+        return {"monotonic_steps": step_pattern_figure(monotonic, figdir / "monotonic_steps.png")}
 
 
 def _point(idata: xr.DataTree) -> bool:

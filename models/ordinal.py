@@ -29,6 +29,9 @@ For row i (an organisation-year, or a row of a tidy CSV) with K ordered categori
 - A rating regime that did not award the lowest categories (no 0 stars from 2006,
   ``model.lowest_stars``) sets ``c_k = -inf`` below its lowest category for those rows.
 - Frequency weights (``data.weights``) multiply each row's log likelihood.
+- Monotonic effects ``mo(x)`` of ordered predictors add ``b D sum_{k<=x} zeta_k`` to
+  ``eta`` (``carestar.monotonic``: ``b`` per step with the effects' scale-free prior,
+  ``zeta ~ Dirichlet(priors.monotonic.alpha = 1)``); the reported cutpoints are at ``x = 0``.
 
 Modes: ``model.year=null`` fits the whole panel (organisation intercepts, year effects);
 ``model.year=2007`` fits one year (one rating per organisation: no intercepts).
@@ -52,6 +55,8 @@ from carestar.errors import ConfigError
 from carestar.likelihood import (group_effects, linear_predictor_draws, observed, point_replicates,
                                  replicate_weights)
 from carestar.modelling import Model
+from carestar.monotonic import monotonic_effects
+from carestar.monotonic_figures import monotonic_markdown, monotonic_table, step_pattern_figure
 from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown,
                              effects_of, observation_counts, scaled_effects, slope_scales)
 from carestar.study import Study
@@ -68,6 +73,7 @@ DEFAULT_PRIORS: dict[str, dict[str, float]] = {  # conf/model/ordinal.yaml; care
     "group_sd": {"sigma": 1.0},
     "year_effects": {"sigma": 1.0},
     "cutpoints": {"nu": 3.0, "sigma": 2.5},
+    "monotonic": {"alpha": 1.0},  # Dirichlet of each mo(x) simplex (carestar.monotonic)
 }
 
 
@@ -185,6 +191,9 @@ class OrdinalModel(Model):
         scaling = column_scaling(design)
         with pm.Model(coords=coords) as model:
             beta, eta = scaled_effects(design, scaling, self._prior("effects", "sigma"))
+            mono, mono_shift = monotonic_effects(design.monotonic, observation_counts(design),
+                                                 self._prior("effects", "sigma"), self._prior("monotonic", "alpha"))
+            eta = eta + mono
             group_sigma = self._prior("group_sd", "sigma")
             for term in design.groups:
                 eta = eta + group_effects(term, group_sigma / slope_scales(term, observation_counts(design)))
@@ -204,7 +213,7 @@ class OrdinalModel(Model):
             else:  # brms: free thresholds, each Student-t
                 cutpoints = pm.StudentT("cutpoints_at_mean", nu=nu, mu=0.0, sigma=sigma, dims="cutpoint",
                                         initval=start)
-            pm.Deterministic("cutpoints", cutpoints + at_reference(beta, scaling), dims="cutpoint")
+            pm.Deterministic("cutpoints", cutpoints + at_reference(beta, scaling) + mono_shift, dims="cutpoint")
             lowest = design.lowest if design.lowest is not None and design.lowest.any() else None
 
             def stars(eta, cutpoints):  # the distribution, for draws
@@ -282,11 +291,11 @@ class OrdinalModel(Model):
         return family, ("cutpoints", "cutpoint")
 
     def effects(self) -> list[str]:
-        return ["beta", "cutpoints", "*_sd", "year_effect"]
+        return ["beta", "cutpoints", "*_sd", "year_effect", "mo_b", "mo_total", "mo_simplex_*"]
 
     def monitored(self, idata: xr.DataTree) -> list[str]:
         """The sampled parameters (group effects through their non-centred ``*_z``)."""
-        return ["beta", "cutpoints", "*_sd", "*_z", "year_effect"]
+        return ["beta", "cutpoints", "*_sd", "*_z", "year_effect", "mo_b", "mo_simplex_*"]
 
     def tables(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, pd.DataFrame]:
         tables = {}
@@ -294,10 +303,15 @@ class OrdinalModel(Model):
             tables["effects"] = effects
         if ordinal_figures.has_strategy(design):
             tables["figure1_probabilities"] = ordinal_figures.strategy_probabilities(self, idata, design)
+        if (monotonic := monotonic_table(idata, design)) is not None:
+            tables["monotonic"] = monotonic
         return tables
 
     def figures(self, idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
-        return ordinal_figures.draw_all(self, idata, design, figdir)
+        figures = ordinal_figures.draw_all(self, idata, design, figdir)
+        if (monotonic := monotonic_table(idata, design)) is not None:
+            figures["monotonic_steps"] = step_pattern_figure(monotonic, figdir / "monotonic_steps.png")
+        return figures
 
     def report_section(self, idata: xr.DataTree, design: RegressionDesign) -> str:
         mode = (f"year {self.year}" if self.year is not None
@@ -305,9 +319,11 @@ class OrdinalModel(Model):
         text = (
             f"{self.family.capitalize()} {self.link} model of `{design.outcome}` ({len(design.categories)} "
             f"ordered categories: {', '.join(design.categories)}), {mode}, {design.n} rows, "
-            f"effects: {', '.join(design.effects) or 'none'}."
+            f"effects: {', '.join(design.effects + [f'mo({t.name})' for t in design.monotonic]) or 'none'}."
         )
         if (effects := effects_of(idata, design)) is not None:
             text += ("\n\nEffects on the latent scale (a positive one moves ratings up), per unit "
                      "of each column and per SD of it:\n\n" + effects_markdown(effects))
+        if (monotonic := monotonic_table(idata, design)) is not None:
+            text += "\n\n" + monotonic_markdown(monotonic)
         return text

@@ -15,6 +15,8 @@ import xarray as xr
 
 from carestar.design import RegressionDesign
 from carestar.figures import save_figure
+from carestar.monotonic import average_contribution_draws
+from carestar.priors import observation_counts
 from carestar.study_design import STRATEGY_LEVELS
 from models.ordinal_likelihood import category_probabilities
 
@@ -31,7 +33,8 @@ def strategy_probabilities(
     categories that year's rating regime awarded (``model.lowest_stars``: 1-3 stars from
     2006), so each type's rows sum to 1.
 
-    Other predictors sit at their means (0 after standardisation); in panel mode the
+    Other predictors sit at their means (0 after standardisation; monotonic terms at their
+    mean over the rows); in panel mode the
     organisation intercept is averaged over its population distribution
     (Gauss-Hermite quadrature), so these are population-averaged probabilities.
     """
@@ -43,6 +46,7 @@ def strategy_probabilities(
     shift = np.zeros(cut.shape[0])
     if "year_effect" in post:
         shift = post["year_effect"].sel(year=str(year)).stack(sample=("chain", "draw")).values
+    shift = shift + np.reshape(average_contribution_draws(post, design.monotonic, observation_counts(design)), -1)
     nodes, weights = np.polynomial.hermite_e.hermegauss(HERMITE_NODES)
     weights = weights / weights.sum()
     org_sd = np.zeros(cut.shape[0])

@@ -219,6 +219,17 @@ CASES = [
     Case("csv-formula-gaussian-process", [*ORDINAL[:3], "model.formula='r ~ gp(x)'", ORDINAL[4]], ["'gp(x)'", "Supported:"]),
     Case("csv-formula-measurement-error", [*BINOMIAL[:3], "model.formula='y ~ me(x, z)'"], ["'me(x, z)'", "Supported:"]),
     Case("csv-formula-unknown-function", [*BINOMIAL[:3], "model.formula='y ~ x + foo(z)'"], ["'foo(z)'", "unknown function"]),
+    # ------------------------------------------------------------------ issue 14 item 3: monotonic effects mo(x)
+    Case("csv-mo-not-whole-numbers", [*BINOMIAL[:3], "model.formula='y ~ mo(x)'"],
+         ["tidy.csv", "column 'x'", "mo(x) needs an ordered predictor", "0.37", "rows: 3", "whole numbers 0, 1, ..., D"]),
+    Case("csv-mo-negative", [*BINOMIAL[:3], "model.formula='y ~ mo(z)'"],
+         ["tidy.csv", "column 'z'", "mo(z)", "rows: 2", "whole numbers 0, 1, ..., D"], csv=lambda t: cell(t, 0, "z", "-1")),
+    Case("csv-mo-text-without-order", [*BINOMIAL[:3], "model.formula='y ~ mo(g)'"],
+         ["tidy.csv", "column 'g'", "order is not known", "data.levels.g"]),
+    Case("csv-mo-interaction", [*BINOMIAL[:3], "model.formula='y ~ mo(z):x'"], ["'mo(z):x'", "main effect of one column"]),
+    Case("csv-mo-and-linear", [*BINOMIAL[:3], "model.formula='y ~ z + mo(z)'"], ["'z' is both mo(z) and another term"]),
+    Case("study-mo-not-ordered", [*STUDY, "model.predictors=[\"mo(spend_per_head)\"]"],
+         ["mo(spend_per_head) is not an ordered predictor", "local_measures_level"]),
 ]
 
 

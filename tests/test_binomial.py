@@ -50,7 +50,7 @@ def test_build_dims_and_names(cbpp):
     assert len(model.coords["herd"]) == 15
     assert model.named_vars_to_dims["herd_effect"] == ("herd", "herd_coef")
     assert model.named_vars_to_dims["incidence"] == ("obs",)
-    assert m.effects() == ["intercept", "beta", "*_sd"]
+    assert m.effects() == ["intercept", "beta", "*_sd", "mo_b", "mo_total", "mo_simplex_*"]
 
 
 def test_priors_as_data():

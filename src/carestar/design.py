@@ -59,6 +59,7 @@ class RegressionDesign:
     weights:    optional frequency weights: each row counts ``weights[i]`` times
     rows:       identifiers of each row for output tables (e.g. org, year)
     scales:     for standardised columns, the (mean, sd) used: effect per unit = effect / sd
+    monotonic:  monotonic terms ``mo(x)`` (``carestar.monotonic.MonotonicTerm``), beside ``X``
     """
 
     outcome: str
@@ -73,6 +74,7 @@ class RegressionDesign:
     weights: np.ndarray | None = None
     rows: pd.DataFrame | None = None
     scales: dict[str, tuple[float, float]] = field(default_factory=dict)
+    monotonic: tuple = ()
 
     @property
     def n(self) -> int:

@@ -31,6 +31,9 @@ Conventions (what a user writes and gets):
   grouping factor (terms on the same factor are merged); slopes are DataFrame columns named
   as the fixed effects are. ``(1|a:b)`` groups by the combination, named ``a:b``.
 - **Weights**: ``data.weights`` -> ``design.weights`` (frequency weights).
+- **Monotonic effects** ``mo(x)`` (brms): a main term of an ordered predictor, whole numbers
+  0..D or levels listed in ``data.levels.x`` (``carestar.monotonic``); taken out of the
+  formula before formulae sees it, kept in ``design.monotonic``.
 - **Terms**: only those ``carestar.formula_terms`` lists; any other function call
   (``s(x)``, ``gp(x)``, ``me(x)``, a misspelt name) is refused before any work.
 - **Missing values** in the outcome, predictors, grouping factors, trials or weights are an
@@ -51,6 +54,7 @@ from formulae import design_matrices, model_description
 from carestar.design import Factor, GroupTerm, RegressionDesign
 from carestar.errors import ConfigError, DataError, format_rows
 from carestar.formula_terms import check_terms
+from carestar.monotonic import monotonic_term, split_monotonic
 from carestar.tidy_csv import TidyTable, close_match_hint, csv_lines
 
 __all__ = ["formula_design", "split_trials", "r_name"]
@@ -172,11 +176,15 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
     core, trials = split_trials(formula)
     if trials is not None and family != "binomial":
         raise ConfigError(f"model.formula '{formula}': trials() is for binomial models only")
+    core, monotonic = split_monotonic(core)
     try:
         desc = model_description(core)
     except Exception as exc:  # formulae raises ParseError / ScanError / ValueError
         raise ConfigError(f"model.formula '{formula}' does not parse: {exc}") from None
     check_terms(formula, desc)
+    if twice := sorted(set(monotonic) & set(desc.var_names)):
+        raise ConfigError(f"model.formula '{formula}': '{twice[0]}' is both mo({twice[0]}) and another "
+                          "term; a monotonic effect includes the linear one")
     if desc.response is None:
         raise ConfigError(f"model.formula '{formula}' has no outcome: expected 'y ~ ...'")
     response_vars = _var_names(desc.response.term)
@@ -189,7 +197,7 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
     outcome = response_vars[0]
 
     # 2. every column the formula names exists
-    used = sorted(set(desc.var_names))
+    used = sorted(set(desc.var_names) | set(monotonic))
     if isinstance(trials, str):
         used.append(trials)
     for name in used:
@@ -275,6 +283,12 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
     X.index = pd.RangeIndex(len(X))
 
     groups = _group_terms(dm, df) if dm.group is not None else ()
+    terms = tuple(
+        monotonic_term(name, frame[name].iloc[keep].reset_index(drop=True),
+                       levels=table.levels.get(name), file=file, lines=np.asarray(csv_lines(keep)),
+                       labels=_labels(frame[name].iloc[keep]).reset_index(drop=True))
+        for name in monotonic
+    )
 
     weights = None
     if table.weights:
@@ -293,6 +307,7 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
         groups=groups,
         weights=weights,
         rows=rows,
+        monotonic=terms,
     )
 
 
@@ -445,6 +460,8 @@ def _group_terms(dm, df: pd.DataFrame) -> tuple[GroupTerm, ...]:
 def describe(design: RegressionDesign) -> str:
     """One paragraph for logs and reports: outcome, effects, group terms, rows."""
     parts = [f"outcome '{design.outcome}'", f"{design.n} rows", f"effects {design.effects}"]
+    if design.monotonic:
+        parts.append("monotonic " + ", ".join(f"mo({t.name}) (levels 0..{t.D})" for t in design.monotonic))
     if design.groups:
         parts.append("groups " + ", ".join(f"({g.label})" for g in design.groups))
     if design.weights is not None:

@@ -30,10 +30,10 @@ KNOWN_ELSEWHERE = {  # brms / mgcv terms a user may try, and what they are
     "poly": "orthogonal polynomials: compute the columns in the file",
     "bs": "B-splines: compute the columns in the file",
     "cs": "a category-specific effect (brms): not supported yet",
-    "mo": "a monotonic effect (brms): not supported yet",
 }
 SUPPORTED = ("column names, interactions a:b and a*b, "
              + ", ".join(f"{name}()" for name in SUPPORTED_CALLS)
+             + ", mo(x) (a monotonic effect, carestar.monotonic)"
              + ", numpy functions (np.log(x), np.sqrt(x)), group terms (1|g), (x|g), (1 + x|g)")
 
 

@@ -17,6 +17,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from carestar.design import GroupTerm, RegressionDesign
+from carestar.monotonic import contribution_draws
 
 
 def observed(
@@ -82,7 +83,7 @@ def group_effects(term: GroupTerm, sd_sigma: float | np.ndarray) -> pt.TensorVar
 def linear_predictor_draws(post, design: RegressionDesign) -> np.ndarray:
     """The linear predictor for every (chain, draw, row), from posterior draws with numpy.
 
-    ``intercept`` (if the posterior has one) + ``X beta`` + each group term's
+    ``intercept`` (if the posterior has one) + ``X beta`` + monotonic terms + each group term's
     ``<group>_effect`` rows (``group_effects``' math) + ``<period>_effect`` (year effects):
     what ``build`` adds up, for the models' vectorised ``pointwise`` passes.
     """
@@ -92,6 +93,7 @@ def linear_predictor_draws(post, design: RegressionDesign) -> np.ndarray:
         eta = eta + post["intercept"].values[:, :, None]
     if design.effects:
         eta = eta + np.einsum("cdp,np->cdn", post["beta"].values, design.X.to_numpy(float))
+    eta = eta + contribution_draws(post, design.monotonic)  # mo(x) terms (carestar.monotonic)
     for term in design.groups:
         b = post[f"{term.group.name}_effect"].values[:, :, term.group.codes, :]  # (c, d, n, coef)
         columns = ([np.ones(design.n)] if term.intercept else []) + (

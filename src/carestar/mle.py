@@ -41,6 +41,8 @@ from carestar.design import RegressionDesign
 from carestar.errors import ConfigError
 from carestar.marginal import GroupLayout, RowLikelihood, marginal_log_likelihood, method
 from carestar.mode import information_criteria
+from carestar.monotonic import MonotonicBlock
+from carestar.priors import observation_counts
 from carestar.priors import column_scaling
 
 log = logging.getLogger("carestar")
@@ -92,7 +94,8 @@ class Problem:
         self.weights = np.ones(self.design.n) if self.design.weights is None else np.asarray(self.design.weights, float)
         self.p, self.m = len(self.design.effects), len(self.family.names) - self.family.unused
         self.periods = len(self.design.period.levels) if self.design.period is not None else 0
-        self.size = self.p + self.m + max(self.periods - 1, 0) + self.layout.n_sd
+        self.mono = MonotonicBlock.of(self.design.monotonic, observation_counts(self.design))
+        self.size = self.p + self.m + max(self.periods - 1, 0) + self.layout.n_sd + self.mono.size
         self._modes: np.ndarray | None = None
 
     # -- u -> pieces ----------------------------------------------------------------------
@@ -106,45 +109,50 @@ class Problem:
         if self.periods:
             free = u[at:at + self.periods - 1]; at += self.periods - 1
             tau = np.r_[free, -free.sum()]
-        sd = np.exp(u[at:at + self.layout.n_sd])
-        return {"per_sd": per_sd, "location": loc, "tau": tau, "sd": sd}
+        sd = np.exp(u[at:at + self.layout.n_sd]); at += self.layout.n_sd
+        return {"per_sd": per_sd, "location": loc, "tau": tau, "sd": sd, "mono": self.mono.unpack(u[at:])}
 
-    def pack(self, per_sd, location, tau, sd) -> np.ndarray:
+    def pack(self, per_sd, location, tau, sd, mono=()) -> np.ndarray:
         loc = np.asarray(location, float)
         if self.family.ordered and self.m:
             loc = np.r_[loc[0], np.log(np.diff(loc))]
-        return np.r_[per_sd, loc, np.asarray(tau, float)[:-1] if self.periods else [], np.log(sd)]
+        return np.r_[per_sd, loc, np.asarray(tau, float)[:-1] if self.periods else [], np.log(sd),
+                     mono if len(mono) else self.mono.pack()]
 
-    def free(self, beta=(), location=(), tau=(), sd=()) -> np.ndarray:
-        """``u`` from the reported parameters (per unit of the columns, at x = 0)."""
+    def free(self, beta=(), location=(), tau=(), sd=(), mono=((), ())) -> np.ndarray:
+        """``u`` from the reported parameters (per unit of the columns, at x = 0; ``mono``:
+        the monotonic terms' ``b`` per step and simplices)."""
         beta = np.asarray(beta, float)
-        at_mean = np.asarray(location, float) - self.family.sign * (beta @ self.scaling.mean if self.p else 0.0)
-        return self.pack(beta * self.scaling.sd, at_mean, tau, sd)
+        mono_u = self.mono.pack(*mono)
+        at_mean = np.asarray(location, float) - self.family.sign * (
+            (beta @ self.scaling.mean if self.p else 0.0) + self.mono.shift(self.mono.unpack(mono_u)))
+        return self.pack(beta * self.scaling.sd, at_mean, tau, sd, mono_u)
 
     def reported(self, u: np.ndarray) -> dict[str, np.ndarray]:
         """The parameters as reported: per unit of the columns, at x = 0."""
         v = self.unpack(u)
         beta = v["per_sd"] / self.scaling.sd
-        out = {"beta": beta, "location": v["location"] + self.family.sign * beta @ self.scaling.mean}
+        shift = beta @ self.scaling.mean + self.mono.shift(v["mono"])
+        out = {"beta": beta, "location": v["location"] + self.family.sign * shift}
         if self.periods:
             out["tau"] = v["tau"]
         if self.layout.n_sd:
             out["sd"] = v["sd"]
-        return out
+        return out | self.mono.reported(v["mono"])
 
     def names(self) -> list[str]:
         out = [f"beta[{e}]" for e in self.design.effects] + list(self.family.names[self.family.unused:])
         if self.periods:
             out += [f"{self.design.period.name}_effect[{lv}]" for lv in self.design.period.levels]
         out += [f"{g}_sd[{c}]" for g, coefs in zip(self.layout.names, self.layout.coefs) for c in coefs]
-        return out
+        return out + self.mono.names()
 
     # -- the likelihood -------------------------------------------------------------------
     def fixed_eta(self, v: dict[str, np.ndarray]) -> np.ndarray:
         eta = self.Z @ v["per_sd"] if self.p else np.zeros(self.design.n)
         if self.periods:
             eta = eta + v["tau"][self.design.period.codes]
-        return eta
+        return eta + self.mono.centred_eta(v["mono"])
 
     def rows(self, location: np.ndarray) -> RowLikelihood:
         w, family = self.weights, self.family
@@ -168,7 +176,7 @@ class Problem:
 
     def start(self) -> np.ndarray:
         return self.pack(np.zeros(self.p), self.family.start[self.family.unused:], np.zeros(self.periods),
-                         np.full(self.layout.n_sd, 0.5))
+                         np.full(self.layout.n_sd, 0.5), self.mono.pack())
 
 
 def _hessian(f: Callable[[np.ndarray], float], u: np.ndarray, step: float = 1e-4) -> np.ndarray:
@@ -253,10 +261,11 @@ def _fit(problem: Problem) -> MLEFit:
     except np.linalg.LinAlgError:
         se = np.full(estimate.size, np.nan)
     names = problem.names()
-    boundary = [n for n, e in zip(names, estimate) if "_sd[" in n and e < SD_BOUNDARY]
+    boundary = [n for n, e in zip(names, estimate) if ("_sd[" in n or n.startswith("mo_simplex_")) and e < SD_BOUNDARY]
     for name in boundary:
         se[names.index(name)] = np.nan
-        log.warning("mle: %s is at the boundary (0): the group effects add nothing; no SE", name)
+        log.warning("mle: %s is at the boundary (0): %s; no SE", name,
+                    "a step that adds nothing" if name.startswith("mo_") else "the group effects add nothing")
     z = estimate / se
     table = pd.DataFrame({
         "estimate": estimate, "se": se, "z": z,
@@ -297,7 +306,8 @@ def point_posterior(fit_: MLEFit, location_name: str, location_dim: str | None) 
         data[f"{name}_sd"] = var(sd, (f"{name}_coef",))
         data[f"{name}_z"] = var(z, (name, f"{name}_coef"))
         data[f"{name}_effect"] = var(z * sd, (name, f"{name}_coef"))
-    return xr.Dataset(data, coords=coords)
+    mono_data, mono_coords = p.mono.posterior_variables(rep)
+    return xr.Dataset(data | mono_data, coords=coords | mono_coords)
 
 
 def check_supported(model) -> None:
@@ -363,6 +373,7 @@ def marginal_at_posterior_mean(model, design: RegressionDesign, idata: xr.DataTr
     tau = post[f"{design.period.name}_effect"].mean(("chain", "draw")).values if problem.periods else ()
     sd = np.concatenate([post[f"{name}_sd"].mean(("chain", "draw")).values for name in problem.layout.names])
     with np.errstate(all="ignore"):
-        loglik = problem.loglik(problem.free(mean.get("beta", ()), mean.get(location_name, ()), tau, sd))
+        loglik = problem.loglik(problem.free(mean.get("beta", ()), mean.get(location_name, ()), tau, sd,
+                                             problem.mono.posterior_mean(post)))
     return {"at": "posterior mean", "kind": method(problem.layout, nodes),
             **information_criteria(loglik, problem.size, float(problem.weights.sum()))}

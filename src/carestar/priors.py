@@ -55,7 +55,7 @@ def checked_priors(priors, defaults: dict[str, dict[str, float]], model: str) ->
             if key not in defaults[block]:
                 raise ConfigError(f"model.priors.{block}.{key} is not a parameter; expected one of "
                                   f"{list(defaults[block])}")
-            if key in ("sigma", "nu") and not float(value) > 0:
+            if key in ("sigma", "nu", "alpha") and not float(value) > 0:
                 raise ConfigError(f"model.priors.{block}.{key} must be > 0, got {value}")
             out[block][key] = float(value)
     return out

@@ -8,6 +8,12 @@ Predictors (``model.predictors``):
   the rating year, standardised over the rows fitted.
 - ``local_measures_use``: mean "degree of use" (0-5) over the local-measure items,
   standardised; ``processes_used``: share of yes/no processes in use, standardised.
+- ``local_measures_level``: that mean rounded to a whole level 0-5; and each degree-of-use
+  item by its name (e.g. ``detailed_local_targets``): the organisation's answer, 0-5.
+  Standardised as the others, or **monotonic** written ``mo(name)``
+  (``'model.predictors=[strategy_type,"mo(local_measures_level)"]'``: ``carestar.monotonic``,
+  levels 0..D with D the highest level observed). An organisation without an answer to a
+  chosen item is an error naming it.
 
 Rows are England's (org, year) ratings, one year (``year``) or the whole panel.
 """
@@ -19,17 +25,32 @@ import pandas as pd
 
 from carestar.design import Factor, GroupTerm, RegressionDesign
 from carestar.errors import ConfigError, DataError
+from carestar.monotonic import monotonic_term
 from carestar.study import Study
 
 STRATEGY_LEVELS = ("prospector", "analyser", "defender", "reactor")
 RESOURCES = ("spend_per_head", "deprivation", "older_share")
 PRACTICE = ("local_measures_use", "processes_used")
 PREDICTORS = ("strategy_type", *RESOURCES, *PRACTICE)
+LEVEL = "local_measures_level"  # whole levels 0-5: a natural mo() predictor, as the items are
 SOURCE_TABLE = {
     "strategy_type": "strategy.csv",
     **{name: "resources.csv" for name in RESOURCES},
     **{name: "local_practice.csv" for name in PRACTICE},
 }
+
+
+def _predictor_name(spec: str) -> tuple[str, bool]:
+    """``"mo(x)"`` -> (``x``, True); ``"x"`` -> (``x``, False)."""
+    spec = str(spec).strip()
+    if spec.startswith("mo(") and spec.endswith(")"):
+        return spec[3:-1].strip(), True
+    return spec, False
+
+
+def degree_items(local_practice: pd.DataFrame) -> list[str]:
+    """The degree-of-use (0-5) items of the study, each usable as a predictor."""
+    return sorted(local_practice.loc[local_practice["degree_of_use"].notna(), "item"].astype(str).unique())
 STARS = ("0", "1", "2", "3")
 
 
@@ -42,12 +63,24 @@ def ratings_design(
     standardise: bool = True,
 ) -> RegressionDesign:
     """Stars on the chosen predictors; the whole panel (org intercepts, year effects) or one year."""
-    unknown = [p for p in predictors if p not in PREDICTORS]
+    specs = [_predictor_name(p) for p in predictors]
+    items = degree_items(study.local_practice)
+    available = (*PREDICTORS, LEVEL, *items)
+    unknown = [p for p, (name, _) in zip(predictors, specs) if name not in available]
     if unknown:
         raise ConfigError(
             f"unknown predictor(s) {unknown} in model.predictors; "
-            f"available: {', '.join(PREDICTORS)}"
+            f"available: {', '.join(PREDICTORS)}, {LEVEL} and the degree-of-use items "
+            f"({', '.join(items)}); mo(x) marks {LEVEL} or an item as monotonic"
         )
+    wrong = [p for p, (name, mono) in zip(predictors, specs) if mono and name not in (LEVEL, *items)]
+    if wrong:
+        raise ConfigError(
+            f"model.predictors: {wrong[0]} is not an ordered predictor; mo() is for "
+            f"{LEVEL} and the degree-of-use items (0-5): {', '.join(items)}"
+        )
+    monotonic = [name for name, mono in specs if mono]
+    predictors = [name for name, mono in specs if not mono]
     ratings = study.ratings
     if year is not None:
         years = sorted(ratings["year"].unique().tolist())
@@ -56,7 +89,7 @@ def ratings_design(
         ratings = ratings[ratings["year"] == year]
     rows = ratings[["org", "year", "stars"]].reset_index(drop=True)
 
-    frame = _predictor_frame(study, rows, predictors)
+    frame = _predictor_frame(study, rows, predictors + monotonic)
     columns: dict[str, np.ndarray] = {}
     scales: dict[str, tuple[float, float]] = {}
     for name in predictors:
@@ -106,6 +139,11 @@ def ratings_design(
         lowest=lowest,
         rows=rows,
         scales=scales,
+        monotonic=tuple(
+            monotonic_term(name, frame[name].astype(int), levels=None, file="local_practice.csv",
+                           lines=np.arange(len(rows)))
+            for name in monotonic
+        ),
     )
 
 
@@ -138,7 +176,7 @@ def _predictor_frame(study: Study, rows: pd.DataFrame, predictors: list[str]) ->
         per_org, on="org", how="left"
     )
     for column in predictors:
-        table = SOURCE_TABLE[column]
+        table = SOURCE_TABLE.get(column, "local_practice.csv")
         missing = frame[column].isna().to_numpy()
         if missing.any():
             keys = frame.loc[missing, ["org", "year"]].astype(str).agg("/".join, axis=1)
@@ -147,7 +185,9 @@ def _predictor_frame(study: Study, rows: pd.DataFrame, predictors: list[str]) ->
                 file=table,
                 column=column,
                 expected="a value for every organisation (and year) in ratings.csv",
-                hint="org/year: " + ", ".join(keys.tolist()[:10]),
+                hint="org/year: " + ", ".join(keys.tolist()[:10])
+                + (f"; {LEVEL} (the mean degree of use over the items answered, rounded) has a value for "
+                   "every organisation" if column not in SOURCE_TABLE and column != LEVEL else ""),
             )
     return frame
 
@@ -155,9 +195,14 @@ def _predictor_frame(study: Study, rows: pd.DataFrame, predictors: list[str]) ->
 def practice_summaries(local_practice: pd.DataFrame) -> pd.DataFrame:
     """Per organisation: mean degree of use (0-5 items) and share of processes used (0/1)."""
     grouped = local_practice.groupby("org")
-    return pd.DataFrame(
+    use = grouped["degree_of_use"].mean().astype(float)
+    summaries = pd.DataFrame(
         {
-            "local_measures_use": grouped["degree_of_use"].mean().astype(float),
+            "local_measures_use": use,
             "processes_used": grouped["used"].mean().astype(float),
+            LEVEL: np.floor(use + 0.5),  # rounded half up
         }
-    ).reset_index()
+    )
+    degree = local_practice[local_practice["degree_of_use"].notna()]
+    answers = degree.pivot_table(index="org", columns="item", values="degree_of_use", aggfunc="first")
+    return summaries.join(answers.astype(float)).reset_index()
