@@ -59,6 +59,8 @@ class RegressionDesign:
     weights:    optional frequency weights: each row counts ``weights[i]`` times
     rows:       identifiers of each row for output tables (e.g. org, year)
     scales:     for standardised columns, the (mean, sd) used: effect per unit = effect / sd
+    cs:         optional category-specific columns (ordinal ``cs(x)``: one effect per
+                threshold, ``carestar.category_specific``), named as ``X``'s columns are
     """
 
     outcome: str
@@ -73,6 +75,7 @@ class RegressionDesign:
     weights: np.ndarray | None = None
     rows: pd.DataFrame | None = None
     scales: dict[str, tuple[float, float]] = field(default_factory=dict)
+    cs: pd.DataFrame | None = None
 
     @property
     def n(self) -> int:
@@ -81,3 +84,7 @@ class RegressionDesign:
     @property
     def effects(self) -> list[str]:
         return list(self.X.columns)
+
+    @property
+    def cs_columns(self) -> list[str]:
+        return [] if self.cs is None else list(self.cs.columns)

@@ -31,6 +31,8 @@ Conventions (what a user writes and gets):
   grouping factor (terms on the same factor are merged); slopes are DataFrame columns named
   as the fixed effects are. ``(1|a:b)`` groups by the combination, named ``a:b``.
 - **Weights**: ``data.weights`` -> ``design.weights`` (frequency weights).
+- **Category-specific effects** ``cs(x)`` (ordinal only): their columns go to
+  ``design.cs``, one effect per threshold (``carestar.category_specific``).
 - **Terms**: only those ``carestar.formula_terms`` lists; any other function call
   (``s(x)``, ``gp(x)``, ``me(x)``, a misspelt name) is refused before any work.
 - **Missing values** in the outcome, predictors, grouping factors, trials or weights are an
@@ -48,6 +50,7 @@ import numpy as np
 import pandas as pd
 from formulae import design_matrices, model_description
 
+from carestar import category_specific
 from carestar.design import Factor, GroupTerm, RegressionDesign
 from carestar.errors import ConfigError, DataError, format_rows
 from carestar.formula_terms import check_terms
@@ -177,6 +180,7 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
     except Exception as exc:  # formulae raises ParseError / ScanError / ValueError
         raise ConfigError(f"model.formula '{formula}' does not parse: {exc}") from None
     check_terms(formula, desc)
+    cs_terms = category_specific.check_category_specific(formula, desc, family)
     if desc.response is None:
         raise ConfigError(f"model.formula '{formula}' has no outcome: expected 'y ~ ...'")
     response_vars = _var_names(desc.response.term)
@@ -266,13 +270,16 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
 
     # 6. design matrices (formulae)
     try:
-        dm = design_matrices(core, df, na_action="error")
+        dm = design_matrices(core, df, na_action="error", extra_namespace=category_specific.NAMESPACE)
     except Exception as exc:
         raise ConfigError(f"model.formula '{formula}': {exc}") from None
     common = dm.common.as_dataframe() if dm.common is not None else pd.DataFrame(index=df.index)
-    X = common.drop(columns=[c for c in common.columns if c == "Intercept"])
+    common.index = pd.RangeIndex(len(common))
+    cs_labels = {label: r_name(category_specific.inner_label(name, label))
+                 for name in cs_terms for label in dm.common.terms[name].labels}
+    W = common[list(cs_labels)].rename(columns=cs_labels).astype(float) if cs_labels else None
+    X = common.drop(columns=[c for c in common.columns if c == "Intercept" or c in cs_labels])
     X = X.rename(columns=r_name).astype(float)
-    X.index = pd.RangeIndex(len(X))
 
     groups = _group_terms(dm, df) if dm.group is not None else ()
 
@@ -293,6 +300,7 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
         groups=groups,
         weights=weights,
         rows=rows,
+        cs=W,
     )
 
 
@@ -445,6 +453,8 @@ def _group_terms(dm, df: pd.DataFrame) -> tuple[GroupTerm, ...]:
 def describe(design: RegressionDesign) -> str:
     """One paragraph for logs and reports: outcome, effects, group terms, rows."""
     parts = [f"outcome '{design.outcome}'", f"{design.n} rows", f"effects {design.effects}"]
+    if design.cs is not None:
+        parts.append(f"category-specific effects {design.cs_columns}")
     if design.groups:
         parts.append("groups " + ", ".join(f"({g.label})" for g in design.groups))
     if design.weights is not None:
