@@ -219,6 +219,11 @@ CASES = [
     Case("csv-formula-gaussian-process", [*ORDINAL[:3], "model.formula='r ~ gp(x)'", ORDINAL[4]], ["'gp(x)'", "Supported:"]),
     Case("csv-formula-measurement-error", [*BINOMIAL[:3], "model.formula='y ~ me(x, z)'"], ["'me(x, z)'", "Supported:"]),
     Case("csv-formula-unknown-function", [*BINOMIAL[:3], "model.formula='y ~ x + foo(z)'"], ["'foo(z)'", "unknown function"]),
+    Case("csv-formula-cs-binomial", [*BINOMIAL[:3], "model.formula='y ~ x + cs(z)'"], ["cs(z)", "only the ordinal model"]),
+    Case("csv-formula-cs-in-group-term", [*ORDINAL[:3], "model.formula='r ~ x + (cs(z)|g)'", ORDINAL[4]],
+         ["'cs(z)'", "a term of its own", "not inside an interaction, a call or a group term"]),
+    Case("csv-formula-cs-and-ordinary-effect", [*ORDINAL[:3], "model.formula='r ~ x + cs(x)'", ORDINAL[4]],
+         ["'x' is both an ordinary effect and in cs(x)", "not identified"]),
 ]
 
 
