@@ -26,6 +26,10 @@ the mass of the missing categories goes to the lowest awarded one; in the others
 exactly the distribution conditional on ``y >= lowest`` (the sequential process starts
 there; adjacent-category odds among the awarded categories are unchanged).
 
+Category-specific effects (``cs(x)``, ``carestar.category_specific``) give each row its own
+thresholds: every function here takes cutpoints of shape (rows, K-1) as well (the numpy
+row likelihoods and derivatives with ``rows=True``).
+
 ``category_probabilities`` is the one place the category probabilities are made; the
 two-cutpoint forms of the cumulative family (``observed_log_prob``, ``row_log_likelihood``)
 and the other families' log probabilities (``category_log_probabilities``) are tested equal

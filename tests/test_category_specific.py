@@ -62,6 +62,7 @@ def test_the_formula_puts_cs_columns_apart_named_as_r_does(housing):
     ("Sat ~ Infl + cs(Cont + Type)", "ordinal", ["cs() takes one column", "cs(a) + cs(b)"]),
     ("Sat ~ Infl + cs(Cont):Type", "ordinal", ["'cs(Cont)'", "a term of its own"]),
     ("Sat ~ Infl + (cs(Cont)|Type)", "ordinal", ["'cs(Cont)'", "not inside an interaction, a call or a group term"]),
+    ("Sat ~ Infl + np.log(cs(Freq))", "ordinal", ["'np.log(cs(Freq))'", "not inside another call"]),
 ])
 def test_cs_misuse_is_refused_before_any_work(housing, formula, family, needles):
     with pytest.raises(ConfigError) as error:

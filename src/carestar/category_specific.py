@@ -44,6 +44,7 @@ Predictions for ``w`` outside the data's range are not checked; the fitted rows 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -85,6 +86,12 @@ def check_category_specific(formula: str, description, family: str) -> list[str]
     """The names of the formula's ``cs()`` terms (formulae's term names, ``cs(contact)``),
     after refusing their misuse: in a model that is not ordinal, with several arguments or an
     arithmetic one, or of a column that is an ordinary effect too (not identified)."""
+    for term in description.terms:  # cs() inside another call: np.log(cs(x))
+        for component in getattr(term, "components", None) or []:
+            if (not is_category_specific(term) and type(component).__name__ == "Call"
+                    and re.search(r"\bcs\(", component.name)):
+                raise ConfigError(f"model.formula '{formula}': the term '{component.name}' is not supported: cs() "
+                                  "is a term of its own (y ~ x + cs(np.log(z))), not inside another call")
     terms = [t for t in description.terms if is_category_specific(t)]
     if not terms:
         return []

@@ -4,7 +4,8 @@ formulae parses far more than carestar's designs mean: ``s(x)`` (a brms smooth) 
 evaluated as a call to an unknown function, and ``offset(x)`` would become a column with its
 own coefficient. ``check_terms`` walks the parsed formula (fixed terms, interactions, both
 sides of group terms) and refuses any function call outside ``SUPPORTED_CALLS`` and numpy's
-functions (``np.log(x)``), naming the term and listing what is supported.
+functions (``np.log(x)``), naming the term and listing what is supported. A term that is
+``cs(...)`` alone is left to ``carestar.category_specific``; ``cs()`` anywhere else is refused.
 """
 
 from __future__ import annotations
