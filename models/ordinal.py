@@ -32,6 +32,11 @@ For row i (an organisation-year, or a row of a tidy CSV) with K ordered categori
 - Monotonic effects ``mo(x)`` of ordered predictors add ``b D sum_{k<=x} zeta_k`` to
   ``eta`` (``carestar.monotonic``: ``b`` per step with the effects' scale-free prior,
   ``zeta ~ Dirichlet(priors.monotonic.alpha = 1)``); the reported cutpoints are at ``x = 0``.
+- Category-specific effects ``cs(w)`` (a formula term): each row's own thresholds
+  ``c_ik = c_k - w_i' gamma_k``, ``beta_cs`` with the effects' prior; in the cumulative
+  family restricted to thresholds ordered at every row of the data
+  (``carestar.category_specific``).
+- Families other than the cumulative (``model.family``): ``models.ordinal_likelihood``.
 
 Modes: ``model.year=null`` fits the whole panel (organisation intercepts, year effects);
 ``model.year=2007`` fits one year (one rating per organisation: no intercepts).
@@ -50,6 +55,7 @@ import pytensor.tensor as pt
 import xarray as xr
 from pymc.distributions.transforms import ordered
 
+from carestar import category_specific
 from carestar.design import RegressionDesign
 from carestar.errors import ConfigError
 from carestar.likelihood import (group_effects, linear_predictor_draws, observed, point_replicates,
@@ -177,6 +183,8 @@ class OrdinalModel(Model):
 
             design = formula_design(data, self.formula, "ordinal")
         check_design(design, self._prior("effects", "sigma"), getattr(data, "path", None))
+        if design.cs is not None:
+            category_specific.scaling(design, getattr(data, "path", None))
         return design
 
     # -- the model ------------------------------------------------------------------
@@ -213,7 +221,15 @@ class OrdinalModel(Model):
             else:  # brms: free thresholds, each Student-t
                 cutpoints = pm.StudentT("cutpoints_at_mean", nu=nu, mu=0.0, sigma=sigma, dims="cutpoint",
                                         initval=start)
-            pm.Deterministic("cutpoints", cutpoints + at_reference(beta, scaling) + mono_shift, dims="cutpoint")
+            thresholds, shift = cutpoints, 0.0
+            if design.cs is not None:
+                model.add_coords({"cs_column": design.cs_columns,
+                                  "cs_effect": category_specific.labels(design.cs_columns, coords["cutpoint"])})
+                _, thresholds, shift = category_specific.graph_row_cutpoints(
+                    design.cs, category_specific.scaling(design), cutpoints, self._prior("effects", "sigma"), K - 1)
+                if self.family == "cumulative":
+                    category_specific.ordering_potential(thresholds)
+            pm.Deterministic("cutpoints", cutpoints + at_reference(beta, scaling) + mono_shift + shift, dims="cutpoint")
             lowest = design.lowest if design.lowest is not None and design.lowest.any() else None
 
             def stars(eta, cutpoints):  # the distribution, for draws
@@ -223,7 +239,7 @@ class OrdinalModel(Model):
             def log_prob(value, eta, cutpoints):  # its log probability, lean for the gradient
                 return observed_log_prob(self.link, eta, cutpoints, value, K, lowest, self.family)
 
-            observed(design.outcome, stars, (eta, cutpoints), design.y, design.weights,
+            observed(design.outcome, stars, (eta, thresholds), design.y, design.weights,
                      dims="obs", logp=log_prob)
         return model
 
@@ -247,8 +263,11 @@ class OrdinalModel(Model):
             return None
         eta = linear_predictor_draws(post, design)  # (c, d, n)
         cut = post["cutpoints"].values  # (c, d, K-1)
+        per_row = design.cs is not None  # each row's thresholds, (c, d, n, K-1)
+        if per_row:
+            cut = category_specific.row_cutpoints(cut, post["beta_cs"].values, design.cs.to_numpy(float))
         lowest = np.zeros(design.n, int) if design.lowest is None else np.asarray(design.lowest, int)
-        observed = row_log_likelihood(self.link, eta, cut, design.y, lowest, self.family)
+        observed = row_log_likelihood(self.link, eta, cut, design.y, lowest, self.family, rows=per_row)
         weights = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
         coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.arange(design.n)}
         dims = ("chain", "draw", "obs")
@@ -258,11 +277,13 @@ class OrdinalModel(Model):
         eta, cut, pp_coords = point_replicates(eta, cut, coords)
         if design.weights is None and self.family == "cumulative":  # the latent variable: no (n, K) array
             latent = eta + link_quantile(self.link, rng.random(eta.shape))
-            below = sum((cut[..., k, None] < latent).astype(int) for k in range(cut.shape[-1]))
+            below = sum(((cut[..., k] if per_row else cut[..., k, None]) < latent).astype(int)
+                        for k in range(cut.shape[-1]))
             replicated = np.maximum(below, lowest)  # a regime's missing lowest categories: c = -inf
             predictive = xr.Dataset({design.outcome: (dims, replicated)}, coords=pp_coords)
         else:
-            p = category_probabilities(self.link, eta, cut[..., None, :], lowest, self.family)  # (c, d, n, K)
+            p = category_probabilities(self.link, eta, cut if per_row else cut[..., None, :], lowest,
+                                       self.family)  # (c, d, n, K)
             if design.weights is None:
                 predictive = xr.Dataset({design.outcome: (dims, replicate_categories(rng, p))}, coords=pp_coords)
             else:
@@ -284,28 +305,36 @@ class OrdinalModel(Model):
         if unused:
             log.info("mle: %s not estimated: no row's regime awards the categories below %s",
                      ", ".join(names[:unused]), design.categories[unused])
-        family = Family(names, observed_cutpoints(self.link, design, self.family),
-                        lambda eta, c: row_log_likelihood(self.link, eta, c, design.y, lowest, self.family),
-                        lambda eta, c: row_derivatives(self.link, eta, c, design.y, lowest, self.family),
+        family = Family(names, observed_cutpoints(self.link, design, self.family),  # c: (K-1,) or each row's
+                        lambda eta, c: row_log_likelihood(self.link, eta, c, design.y, lowest, self.family,
+                                                          rows=np.ndim(c) == 2),
+                        lambda eta, c: row_derivatives(self.link, eta, c, design.y, lowest, self.family,
+                                                       rows=np.ndim(c) == 2),
                         sign=1, ordered=self.family == "cumulative", unused=unused)
         return family, ("cutpoints", "cutpoint")
 
     def effects(self) -> list[str]:
-        return ["beta", "cutpoints", "*_sd", "year_effect", "mo_b", "mo_total", "mo_simplex_*"]
+        return ["beta", "beta_cs", "cutpoints", "*_sd", "year_effect", "mo_b", "mo_total", "mo_simplex_*"]
 
     def monitored(self, idata: xr.DataTree) -> list[str]:
         """The sampled parameters (group effects through their non-centred ``*_z``)."""
-        return ["beta", "cutpoints", "*_sd", "*_z", "year_effect", "mo_b", "mo_simplex_*"]
+        return ["beta", "beta_cs", "cutpoints", "*_sd", "*_z", "year_effect", "mo_b", "mo_simplex_*"]
 
     def tables(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, pd.DataFrame]:
         tables = {}
-        if (effects := effects_of(idata, design)) is not None:
+        if (effects := self._effects(idata, design)) is not None:
             tables["effects"] = effects
         if ordinal_figures.has_strategy(design):
             tables["figure1_probabilities"] = ordinal_figures.strategy_probabilities(self, idata, design)
         if (monotonic := monotonic_table(idata, design)) is not None:
             tables["monotonic"] = monotonic
         return tables
+
+    @staticmethod
+    def _effects(idata: xr.DataTree, design: RegressionDesign) -> pd.DataFrame | None:
+        """The effects table: the ordinary effects, then each category-specific one per threshold."""
+        parts = [t for t in (effects_of(idata, design), category_specific.effects_of(idata, design)) if t is not None]
+        return pd.concat(parts, ignore_index=True) if parts else None
 
     def figures(self, idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
         figures = ordinal_figures.draw_all(self, idata, design, figdir)
@@ -319,11 +348,16 @@ class OrdinalModel(Model):
         text = (
             f"{self.family.capitalize()} {self.link} model of `{design.outcome}` ({len(design.categories)} "
             f"ordered categories: {', '.join(design.categories)}), {mode}, {design.n} rows, "
-            f"effects: {', '.join(design.effects + [f'mo({t.name})' for t in design.monotonic]) or 'none'}."
+            f"effects: {', '.join(design.effects + [f'mo({t.name})' for t in design.monotonic]) or 'none'}"
+            + (f"; category-specific (one per threshold): {', '.join(design.cs_columns)}" if design.cs is not None
+               else "") + "."
         )
-        if (effects := effects_of(idata, design)) is not None:
-            text += ("\n\nEffects on the latent scale (a positive one moves ratings up), per unit "
-                     "of each column and per SD of it:\n\n" + effects_markdown(effects))
+        if (effects := self._effects(idata, design)) is not None:
+            text += ("\n\nEffects on the latent scale (a positive one moves ratings up; `x[k|k+1]` a "
+                     "category-specific effect at that threshold), per unit of each column and per SD of "
+                     "it:\n\n" + effects_markdown(effects))
         if (monotonic := monotonic_table(idata, design)) is not None:
             text += "\n\n" + monotonic_markdown(monotonic)
+        if design.cs is not None and self.family == "cumulative":
+            text += "\n\n" + category_specific.gap_report(idata, design)
         return text

@@ -26,6 +26,10 @@ the mass of the missing categories goes to the lowest awarded one; in the others
 exactly the distribution conditional on ``y >= lowest`` (the sequential process starts
 there; adjacent-category odds among the awarded categories are unchanged).
 
+Category-specific effects (``cs(x)``, ``carestar.category_specific``) give each row its own
+thresholds: every function here takes cutpoints of shape (rows, K-1) as well (the numpy
+row likelihoods and derivatives with ``rows=True``).
+
 ``category_probabilities`` is the one place the category probabilities are made; the
 two-cutpoint forms of the cumulative family (``observed_log_prob``, ``row_log_likelihood``)
 and the other families' log probabilities (``category_log_probabilities``) are tested equal
@@ -118,7 +122,8 @@ def observed_log_prob(link: str, eta, cutpoints, y, n_categories: int,
     """log P(y_n | eta_n): only the two cutpoints around each observed category.
 
     ``eta`` is a tensor of shape (N,) or (N, K) (K shifted copies of each row, e.g. one per
-    latent class); ``cutpoints`` (C-1,); ``y`` (N,) codes 0..C-1 of ``n_categories`` C, a
+    latent class); ``cutpoints`` (C-1,), or (N, C-1) each row's own with ``eta`` (N,)
+    (category-specific effects, ``carestar.category_specific``); ``y`` (N,) codes 0..C-1 of ``n_categories`` C, a
     numpy array or a symbolic value; ``lowest`` (N,) the lowest category each row's
     regime could award (``c = -inf`` below it), which ``y`` never undercuts
     (``study_design.ratings_design`` refuses such rows). Equal to
@@ -133,35 +138,58 @@ def observed_log_prob(link: str, eta, cutpoints, y, n_categories: int,
     n_cut = n_categories - 1
     floor = pt.as_tensor(np.zeros(1, dtype=int) if lowest is None else np.asarray(lowest, int))
     extra = eta.ndim - 1  # trailing dims of eta beyond the rows
+    cutpoints = pt.as_tensor(cutpoints)
 
     def rows(x):
         return pt.shape_padright(x, extra) if extra else x
 
     open_below = rows(pt.or_(pt.eq(y, 0), pt.le(y, floor)))
     open_above = rows(pt.eq(y, n_cut))
-    upper = rows(cutpoints[pt.minimum(y, n_cut - 1)])
-    lower = rows(cutpoints[pt.maximum(y - 1, 0)])
+    if cutpoints.ndim == 2:  # each row's own (category-specific effects): (N, C-1)
+        index = pt.arange(y.shape[0])
+        upper, lower = cutpoints[index, pt.minimum(y, n_cut - 1)], cutpoints[index, pt.maximum(y - 1, 0)]
+    else:
+        upper = rows(cutpoints[pt.minimum(y, n_cut - 1)])
+        lower = rows(cutpoints[pt.maximum(y - 1, 0)])
     F_upper = pt.where(open_above, 1.0, link_cdf(link, upper - eta))
     F_lower = pt.where(open_below, 0.0, link_cdf(link, lower - eta))
     return pt.log(pt.clip(F_upper - F_lower, 1e-300, 1.0))
 
 
-def row_log_likelihood(link: str, eta: np.ndarray, cutpoints: np.ndarray, y: np.ndarray,
-                       lowest: np.ndarray | None = None, family: str = "cumulative") -> np.ndarray:
-    """log P(y_i | eta_i) with numpy, from the two cutpoints around each observed category
-    (``c_0 = -inf``, ``c_K = +inf``, and ``-inf`` below a row's regime floor): the math of
-    ``observed_log_prob``. ``eta`` (..., n); ``cutpoints`` (K-1,) or (..., K-1) matching
-    ``eta``'s leading dims."""
-    cut = np.asarray(cutpoints, float)
-    if family != "cumulative":
-        logp = category_log_probabilities(link, eta, cut if cut.ndim == 1 else cut[..., None, :], lowest, family)
-        index = np.broadcast_to(np.asarray(y)[..., None], logp.shape[:-1] + (1,))
-        return np.take_along_axis(logp, index, axis=-1)[..., 0]
+def _around(cut: np.ndarray, eta: np.ndarray, y: np.ndarray, lowest, rows: bool):
+    """The cutpoints above and below each observed category (``c_0 = -inf``, ``c_K = +inf``,
+    ``-inf`` below a row's regime floor), shaped as ``eta``: ``cut`` (K-1,), (..., K-1)
+    matching ``eta``'s leading dims, or with ``rows`` each row's own, (..., n, K-1)."""
+    if rows:
+        cut = np.broadcast_to(cut, np.shape(eta) + cut.shape[-1:])
     edges = np.full(cut.shape[:-1] + (1,), np.inf)
     padded = np.concatenate([-edges, cut, edges], axis=-1)  # (..., K+1)
     floor = 0 if lowest is None else np.asarray(lowest, int)
-    upper = padded[..., y + 1]
-    lower = np.where(y <= floor, -np.inf, padded[..., y])
+    y = np.asarray(y)
+    if rows:
+        index = np.broadcast_to(y, np.shape(eta))[..., None]
+        upper = np.take_along_axis(padded, index + 1, axis=-1)[..., 0]
+        lower = np.take_along_axis(padded, index, axis=-1)[..., 0]
+    else:
+        upper, lower = padded[..., y + 1], padded[..., y]
+    return upper, np.where(y <= floor, -np.inf, lower)
+
+
+def row_log_likelihood(link: str, eta: np.ndarray, cutpoints: np.ndarray, y: np.ndarray,
+                       lowest: np.ndarray | None = None, family: str = "cumulative",
+                       rows: bool = False) -> np.ndarray:
+    """log P(y_i | eta_i) with numpy, from the two cutpoints around each observed category
+    (``c_0 = -inf``, ``c_K = +inf``, and ``-inf`` below a row's regime floor): the math of
+    ``observed_log_prob``. ``eta`` (..., n); ``cutpoints`` (K-1,) or (..., K-1) matching
+    ``eta``'s leading dims, or with ``rows`` each row's own (..., n, K-1), broadcasting
+    against ``eta`` (category-specific effects)."""
+    cut = np.asarray(cutpoints, float)
+    if family != "cumulative":
+        cut = cut if cut.ndim == 1 or rows else cut[..., None, :]
+        logp = category_log_probabilities(link, eta, cut, lowest, family)
+        index = np.broadcast_to(np.asarray(y)[..., None], logp.shape[:-1] + (1,))
+        return np.take_along_axis(logp, index, axis=-1)[..., 0]
+    upper, lower = _around(cut, eta, y, lowest, rows)
     with np.errstate(over="ignore"):
         P = link_cdf(link, upper - eta) - link_cdf(link, lower - eta)
     return np.log(np.clip(P, 1e-300, 1.0))  # clipped as in observed_log_prob
@@ -185,18 +213,15 @@ def link_pdf(link: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def row_derivatives(link: str, eta: np.ndarray, cutpoints: np.ndarray, y: np.ndarray,
-                    lowest: np.ndarray | None = None, family: str = "cumulative"):
+                    lowest: np.ndarray | None = None, family: str = "cumulative", rows: bool = False):
     """``row_log_likelihood`` and its first two derivatives in ``eta``: with
     ``P = F(u) - F(l)``, ``u = c_y - eta``, ``l = c_{y-1} - eta``:
     ``dl = -(f(u) - f(l)) / P``, ``d2l = (f'(u) - f'(l)) / P - dl^2``; the other families:
-    ``family_row_derivatives``."""
+    ``family_row_derivatives``. ``cutpoints`` (K-1,), or with ``rows`` (n, K-1)."""
     if family != "cumulative":
         return family_row_derivatives(link, eta, cutpoints, y, lowest, family)
-    cut = np.asarray(cutpoints, float)
-    padded = np.concatenate([[-np.inf], cut, [np.inf]])
-    floor = 0 if lowest is None else np.asarray(lowest, int)
-    upper = padded[y + 1] - eta
-    lower = np.where(y <= floor, -np.inf, padded[y] - eta)
+    upper, lower = _around(np.asarray(cutpoints, float), eta, y, lowest, rows)
+    upper, lower = upper - eta, lower - eta
     P = link_cdf(link, upper) - link_cdf(link, lower)
     fu, dfu = link_pdf(link, upper)
     fl, dfl = link_pdf(link, lower)

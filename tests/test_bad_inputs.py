@@ -230,6 +230,13 @@ CASES = [
     Case("csv-mo-and-linear", [*BINOMIAL[:3], "model.formula='y ~ z + mo(z)'"], ["'z' is both mo(z) and another term"]),
     Case("study-mo-not-ordered", [*STUDY, "model.predictors=[\"mo(spend_per_head)\"]"],
          ["mo(spend_per_head) is not an ordered predictor", "local_measures_level"]),
+    Case("csv-formula-cs-binomial", [*BINOMIAL[:3], "model.formula='y ~ x + cs(z)'"], ["cs(z)", "only the ordinal model"]),
+    Case("csv-formula-cs-in-group-term", [*ORDINAL[:3], "model.formula='r ~ x + (cs(z)|g)'", ORDINAL[4]],
+         ["'cs(z)'", "a term of its own", "not inside an interaction, a call or a group term"]),
+    Case("sbc-cumulative-cs", ["task=sbc", *ORDINAL[:3], "model.formula='r ~ cs(x)'", ORDINAL[4]],
+         ["task=sbc", "cumulative model with cs() terms", "model.family=acat"]),
+    Case("csv-formula-cs-and-ordinary-effect", [*ORDINAL[:3], "model.formula='r ~ x + cs(x)'", ORDINAL[4]],
+         ["'x' is both an ordinary effect and in cs(x)", "not identified"]),
 ]
 
 

@@ -60,6 +60,8 @@ class RegressionDesign:
     rows:       identifiers of each row for output tables (e.g. org, year)
     scales:     for standardised columns, the (mean, sd) used: effect per unit = effect / sd
     monotonic:  monotonic terms ``mo(x)`` (``carestar.monotonic.MonotonicTerm``), beside ``X``
+    cs:         optional category-specific columns (ordinal ``cs(x)``: one effect per
+                threshold, ``carestar.category_specific``), named as ``X``'s columns are
     """
 
     outcome: str
@@ -75,6 +77,7 @@ class RegressionDesign:
     rows: pd.DataFrame | None = None
     scales: dict[str, tuple[float, float]] = field(default_factory=dict)
     monotonic: tuple = ()
+    cs: pd.DataFrame | None = None
 
     @property
     def n(self) -> int:
@@ -83,3 +86,7 @@ class RegressionDesign:
     @property
     def effects(self) -> list[str]:
         return list(self.X.columns)
+
+    @property
+    def cs_columns(self) -> list[str]:
+        return [] if self.cs is None else list(self.cs.columns)

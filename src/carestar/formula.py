@@ -34,6 +34,8 @@ Conventions (what a user writes and gets):
 - **Monotonic effects** ``mo(x)`` (brms): a main term of an ordered predictor, whole numbers
   0..D or levels listed in ``data.levels.x`` (``carestar.monotonic``); taken out of the
   formula before formulae sees it, kept in ``design.monotonic``.
+- **Category-specific effects** ``cs(x)`` (ordinal only): their columns go to
+  ``design.cs``, one effect per threshold (``carestar.category_specific``).
 - **Terms**: only those ``carestar.formula_terms`` lists; any other function call
   (``s(x)``, ``gp(x)``, ``me(x)``, a misspelt name) is refused before any work.
 - **Missing values** in the outcome, predictors, grouping factors, trials or weights are an
@@ -51,6 +53,7 @@ import numpy as np
 import pandas as pd
 from formulae import design_matrices, model_description
 
+from carestar import category_specific
 from carestar.design import Factor, GroupTerm, RegressionDesign
 from carestar.errors import ConfigError, DataError, format_rows
 from carestar.formula_terms import check_terms
@@ -185,6 +188,7 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
     if twice := sorted(set(monotonic) & set(desc.var_names)):
         raise ConfigError(f"model.formula '{formula}': '{twice[0]}' is both mo({twice[0]}) and another "
                           "term; a monotonic effect includes the linear one")
+    cs_terms = category_specific.check_category_specific(formula, desc, family)
     if desc.response is None:
         raise ConfigError(f"model.formula '{formula}' has no outcome: expected 'y ~ ...'")
     response_vars = _var_names(desc.response.term)
@@ -274,13 +278,16 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
 
     # 6. design matrices (formulae)
     try:
-        dm = design_matrices(core, df, na_action="error")
+        dm = design_matrices(core, df, na_action="error", extra_namespace=category_specific.NAMESPACE)
     except Exception as exc:
         raise ConfigError(f"model.formula '{formula}': {exc}") from None
     common = dm.common.as_dataframe() if dm.common is not None else pd.DataFrame(index=df.index)
-    X = common.drop(columns=[c for c in common.columns if c == "Intercept"])
+    common.index = pd.RangeIndex(len(common))
+    cs_labels = {label: r_name(category_specific.inner_label(name, label))
+                 for name in cs_terms for label in dm.common.terms[name].labels}
+    W = common[list(cs_labels)].rename(columns=cs_labels).astype(float) if cs_labels else None
+    X = common.drop(columns=[c for c in common.columns if c == "Intercept" or c in cs_labels])
     X = X.rename(columns=r_name).astype(float)
-    X.index = pd.RangeIndex(len(X))
 
     groups = _group_terms(dm, df) if dm.group is not None else ()
     terms = tuple(
@@ -308,6 +315,7 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
         weights=weights,
         rows=rows,
         monotonic=terms,
+        cs=W,
     )
 
 
@@ -462,6 +470,8 @@ def describe(design: RegressionDesign) -> str:
     parts = [f"outcome '{design.outcome}'", f"{design.n} rows", f"effects {design.effects}"]
     if design.monotonic:
         parts.append("monotonic " + ", ".join(f"mo({t.name}) (levels 0..{t.D})" for t in design.monotonic))
+    if design.cs is not None:
+        parts.append(f"category-specific effects {design.cs_columns}")
     if design.groups:
         parts.append("groups " + ", ".join(f"({g.label})" for g in design.groups))
     if design.weights is not None:

@@ -4,13 +4,15 @@ formulae parses far more than carestar's designs mean: ``s(x)`` (a brms smooth) 
 evaluated as a call to an unknown function, and ``offset(x)`` would become a column with its
 own coefficient. ``check_terms`` walks the parsed formula (fixed terms, interactions, both
 sides of group terms) and refuses any function call outside ``SUPPORTED_CALLS`` and numpy's
-functions (``np.log(x)``), naming the term and listing what is supported.
+functions (``np.log(x)``), naming the term and listing what is supported. A term that is
+``cs(...)`` alone is left to ``carestar.category_specific``; ``cs()`` anywhere else is refused.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from carestar.category_specific import is_category_specific
 from carestar.errors import ConfigError
 
 SUPPORTED_CALLS = {
@@ -29,12 +31,14 @@ KNOWN_ELSEWHERE = {  # brms / mgcv terms a user may try, and what they are
     "I": "arithmetic inside a formula: compute the column in the file",
     "poly": "orthogonal polynomials: compute the columns in the file",
     "bs": "B-splines: compute the columns in the file",
-    "cs": "a category-specific effect (brms): not supported yet",
+    "cs": "a category-specific effect, a term of its own in an ordinal model: y ~ x + cs(z), "
+          "not inside an interaction, a call or a group term",
 }
 SUPPORTED = ("column names, interactions a:b and a*b, "
              + ", ".join(f"{name}()" for name in SUPPORTED_CALLS)
              + ", mo(x) (a monotonic effect, carestar.monotonic)"
-             + ", numpy functions (np.log(x), np.sqrt(x)), group terms (1|g), (x|g), (1 + x|g)")
+             + ", numpy functions (np.log(x), np.sqrt(x)), group terms (1|g), (x|g), (1 + x|g), "
+             "category-specific effects cs(x) (ordinal)")
 
 
 def _calls(term) -> list:
@@ -62,6 +66,8 @@ def check_terms(formula: str, description) -> None:
     """Refuse (``ConfigError``) a term of ``formula`` (parsed by formulae) that calls a
     function carestar does not support, naming it and listing what is supported."""
     for term in description.terms:
+        if is_category_specific(term):  # carestar.category_specific checks its use
+            continue
         for call in _calls(term):
             callee = str(call.call.callee)
             if _supported(callee):

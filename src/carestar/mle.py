@@ -12,7 +12,9 @@ Parameters and optimisation
 The optimiser works on well-scaled free parameters ``u``: the effects per SD of their
 centred columns (``carestar.priors``), the family's location parameters at the average row
 (the first cutpoint and the logs of the gaps between cutpoints, or the intercept), the
-year effects but the last (they sum to zero) and the log of each group SD. It runs BFGS
+category-specific effects per SD of their columns (``carestar.category_specific``: each
+row's thresholds; a cumulative model whose thresholds cross at a row of the data has
+log likelihood ``-inf`` there), the year effects but the last (they sum to zero) and the log of each group SD. It runs BFGS
 from the data's category shares, then Newton steps with a finite-difference Hessian.
 
 Standard errors come from the observed information, ``-H^{-1}`` at the optimum, carried
@@ -37,6 +39,7 @@ import pandas as pd
 import xarray as xr
 from scipy import optimize, stats
 
+from carestar.category_specific import Thresholds, smallest_gap
 from carestar.design import RegressionDesign
 from carestar.errors import ConfigError
 from carestar.marginal import GroupLayout, RowLikelihood, marginal_log_likelihood, method
@@ -75,8 +78,9 @@ class Family:
     unused: int = 0
 
     def full(self, location: np.ndarray) -> np.ndarray:
-        """The estimated parameters with the unused ones (-inf) in front."""
-        return np.r_[np.full(self.unused, -np.inf), location]
+        """The estimated parameters (..., m) with the unused ones (-inf) in front."""
+        location = np.asarray(location, float)
+        return np.concatenate([np.full(location.shape[:-1] + (self.unused,), -np.inf), location], axis=-1)
 
 
 @dataclass
@@ -95,7 +99,9 @@ class Problem:
         self.p, self.m = len(self.design.effects), len(self.family.names) - self.family.unused
         self.periods = len(self.design.period.levels) if self.design.period is not None else 0
         self.mono = MonotonicBlock.of(self.design.monotonic, observation_counts(self.design))
-        self.size = self.p + self.m + max(self.periods - 1, 0) + self.layout.n_sd + self.mono.size
+        self.cs = Thresholds(self.design, self.m) if self.design.cs is not None else None
+        self.q = self.cs.size if self.cs else 0
+        self.size = self.p + self.m + self.q + max(self.periods - 1, 0) + self.layout.n_sd + self.mono.size
         self._modes: np.ndarray | None = None
 
     # -- u -> pieces ----------------------------------------------------------------------
@@ -105,28 +111,32 @@ class Problem:
         loc = u[at:at + self.m]; at += self.m
         if self.family.ordered and self.m:
             loc = np.cumsum(np.r_[loc[0], np.exp(loc[1:])])
+        cs = u[at:at + self.q]; at += self.q
         tau = np.zeros(0)
         if self.periods:
             free = u[at:at + self.periods - 1]; at += self.periods - 1
             tau = np.r_[free, -free.sum()]
         sd = np.exp(u[at:at + self.layout.n_sd]); at += self.layout.n_sd
-        return {"per_sd": per_sd, "location": loc, "tau": tau, "sd": sd, "mono": self.mono.unpack(u[at:])}
+        return {"per_sd": per_sd, "location": loc, "cs": cs, "tau": tau, "sd": sd, "mono": self.mono.unpack(u[at:])}
 
-    def pack(self, per_sd, location, tau, sd, mono=()) -> np.ndarray:
+    def pack(self, per_sd, location, tau, sd, cs=(), mono=()) -> np.ndarray:
         loc = np.asarray(location, float)
         if self.family.ordered and self.m:
             loc = np.r_[loc[0], np.log(np.diff(loc))]
-        return np.r_[per_sd, loc, np.asarray(tau, float)[:-1] if self.periods else [], np.log(sd),
+        return np.r_[per_sd, loc, cs, np.asarray(tau, float)[:-1] if self.periods else [], np.log(sd),
                      mono if len(mono) else self.mono.pack()]
 
-    def free(self, beta=(), location=(), tau=(), sd=(), mono=((), ())) -> np.ndarray:
+    def free(self, beta=(), location=(), tau=(), sd=(), beta_cs=(), mono=((), ())) -> np.ndarray:
         """``u`` from the reported parameters (per unit of the columns, at x = 0; ``mono``:
         the monotonic terms' ``b`` per step and simplices)."""
         beta = np.asarray(beta, float)
         mono_u = self.mono.pack(*mono)
         at_mean = np.asarray(location, float) - self.family.sign * (
             (beta @ self.scaling.mean if self.p else 0.0) + self.mono.shift(self.mono.unpack(mono_u)))
-        return self.pack(beta * self.scaling.sd, at_mean, tau, sd, mono_u)
+        cs = self.cs.per_sd(beta_cs) if self.cs else ()
+        if self.cs:
+            at_mean = at_mean - self.cs.shift(cs)
+        return self.pack(beta * self.scaling.sd, at_mean, tau, sd, cs, mono_u)
 
     def reported(self, u: np.ndarray) -> dict[str, np.ndarray]:
         """The parameters as reported: per unit of the columns, at x = 0."""
@@ -134,6 +144,9 @@ class Problem:
         beta = v["per_sd"] / self.scaling.sd
         shift = beta @ self.scaling.mean + self.mono.shift(v["mono"])
         out = {"beta": beta, "location": v["location"] + self.family.sign * shift}
+        if self.cs:
+            out["location"] = out["location"] + self.cs.shift(v["cs"])
+            out["beta_cs"] = self.cs.per_unit(v["cs"])
         if self.periods:
             out["tau"] = v["tau"]
         if self.layout.n_sd:
@@ -142,6 +155,7 @@ class Problem:
 
     def names(self) -> list[str]:
         out = [f"beta[{e}]" for e in self.design.effects] + list(self.family.names[self.family.unused:])
+        out += self.cs.names(self.family.names[self.family.unused:]) if self.cs else []
         if self.periods:
             out += [f"{self.design.period.name}_effect[{lv}]" for lv in self.design.period.levels]
         out += [f"{g}_sd[{c}]" for g, coefs in zip(self.layout.names, self.layout.coefs) for c in coefs]
@@ -165,7 +179,10 @@ class Problem:
 
     def loglik(self, u: np.ndarray, keep_modes: bool = False) -> float:
         v = self.unpack(u)
-        f, eta0 = self.rows(v["location"]), self.fixed_eta(v)
+        location = self.cs.rows(v["location"], v["cs"]) if self.cs else v["location"]
+        if self.cs and self.family.ordered and smallest_gap(location) <= 0:
+            return -np.inf  # a row's thresholds cross: outside the model (category_specific)
+        f, eta0 = self.rows(location), self.fixed_eta(v)
         if not self.layout.names:
             value = float(f.loglik(eta0).sum())
         else:
@@ -176,7 +193,7 @@ class Problem:
 
     def start(self) -> np.ndarray:
         return self.pack(np.zeros(self.p), self.family.start[self.family.unused:], np.zeros(self.periods),
-                         np.full(self.layout.n_sd, 0.5), self.mono.pack())
+                         np.full(self.layout.n_sd, 0.5), np.zeros(self.q), self.mono.pack())
 
 
 def _hessian(f: Callable[[np.ndarray], float], u: np.ndarray, step: float = 1e-4) -> np.ndarray:
@@ -297,6 +314,9 @@ def point_posterior(fit_: MLEFit, location_name: str, location_dim: str | None) 
         coords[location_dim] = [n[n.index("[") + 1:-1] for n in p.family.names]
     elif p.m:
         data[location_name] = var(rep["location"][0])
+    if p.cs:
+        data["beta_cs"] = var(rep["beta_cs"], ("cs_effect",))
+        coords["cs_effect"] = [n[len("beta_cs["):-1] for n in p.cs.names(p.family.names)]
     if p.periods:
         data[f"{design.period.name}_effect"] = var(rep["tau"], (design.period.name,))
         coords[design.period.name] = list(design.period.levels)
@@ -367,13 +387,13 @@ def marginal_at_posterior_mean(model, design: RegressionDesign, idata: xr.DataTr
     problem = Problem(design, family, nodes)
     post = idata.posterior
     mean = {name: np.atleast_1d(post[name].mean(("chain", "draw")).values)
-            for name in ("beta", location_name) if name in post}
+            for name in ("beta", location_name, "beta_cs") if name in post}
     if location_name in mean:
         mean[location_name] = mean[location_name][family.unused:]
     tau = post[f"{design.period.name}_effect"].mean(("chain", "draw")).values if problem.periods else ()
     sd = np.concatenate([post[f"{name}_sd"].mean(("chain", "draw")).values for name in problem.layout.names])
     with np.errstate(all="ignore"):
         loglik = problem.loglik(problem.free(mean.get("beta", ()), mean.get(location_name, ()), tau, sd,
-                                             problem.mono.posterior_mean(post)))
+                                             mean.get("beta_cs", ()), problem.mono.posterior_mean(post)))
     return {"at": "posterior mean", "kind": method(problem.layout, nodes),
             **information_criteria(loglik, problem.size, float(problem.weights.sum()))}

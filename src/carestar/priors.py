@@ -247,5 +247,5 @@ def effects_markdown(table: pd.DataFrame) -> str:
                 cells.append(f"{r[f'{label}_estimate']:.4g} ({r[f'{label}_se']:.3g})")
             else:
                 cells.append(f"{r[f'{label}_mean']:.4g} [{r[f'{label}_q05']:.4g}, {r[f'{label}_q95']:.4g}]")
-        lines.append(f"| {r['effect']} | {r['column_sd']:.4g} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {str(r['effect']).replace('|', '\\|')} | {r['column_sd']:.4g} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)

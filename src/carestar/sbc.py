@@ -81,6 +81,10 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
         if getattr(design, "weights", None) is not None:
             raise ConfigError("task=sbc simulates one outcome per row: it does not take frequency weights "
                               "(data.weights); expand the rows instead")
+        if getattr(design, "cs", None) is not None and getattr(model, "family", None) == "cumulative":
+            raise ConfigError("task=sbc: a cumulative model with cs() terms has its thresholds restricted to "
+                              "orders that hold at every row (carestar.category_specific), which prior draws do "
+                              "not respect; check model.family=acat, sratio or cratio instead")
         simulating = instantiate(OmegaConf.merge(cfg.model, settings["simulator"])) if settings["simulator"] else model
     fingerprint = _fingerprint(cfg, data.data_hash, sampler, settings)
     run = RunDirectory(run_path)
