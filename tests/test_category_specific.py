@@ -181,3 +181,17 @@ def test_a_sampled_cs_run_writes_effects_per_threshold_loo_and_ppc(tmp_path):
     report = (run_dir / "report.md").read_text()
     assert "category-specific (one per threshold): ContHigh" in report
     assert "ContHigh[Low\\|Medium]" in report and "smallest gap between adjacent thresholds" in report
+
+
+def test_cs_and_mo_together_reproduce_clm_nominal(housing):
+    """``mo(Infl)`` with two steps is a reparametrisation of Infl's two dummies where their
+    effects rise (clm: 0.569, 1.288), so ``Sat ~ mo(Infl) + Type + cs(Cont)`` has clm's
+    nominal maximum, and its total effect is clm's InflHigh: both terms in one design and one
+    MLE parameter vector."""
+    result = mle_of(OrdinalModel(formula="Sat ~ mo(Infl) + Type + cs(Cont)"), housing)
+    assert result.converged and result.loglik == pytest.approx(CLM_NOMINAL["loglik"], abs=1e-3)
+    estimate = result.table["estimate"]
+    inflhigh, se = CLM_NOMINAL["beta[InflHigh]"]
+    assert abs(estimate["mo_total[Infl]"] - inflhigh) < 0.01 * se
+    for name in ("beta_cs[ContHigh[Low|Medium]]", "beta_cs[ContHigh[Medium|High]]", "cutpoints[Low|Medium]"):
+        assert abs(estimate[name] - CLM_NOMINAL[name][0]) < 0.01 * CLM_NOMINAL[name][1], name
