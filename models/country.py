@@ -184,6 +184,14 @@ class CountryModel(BinomialModel):
         groups["log_likelihood"] = xr.Dataset({design.outcome: (("chain", "draw", "org"), unit)}, coords=coords)
         return groups
 
+    def postprocess(self, idata: xr.DataTree, design: CountryDesign) -> xr.DataTree:
+        """The prevalence draws (dims ``country``, ``measure``) joined to the posterior, so
+        ``posterior.nc`` has them and the gates check their convergence."""
+        post = idata["posterior"].to_dataset()
+        post["prevalence"] = country_summaries.prevalence_draws(post, design)["prevalence"]
+        idata["posterior"] = post
+        return idata
+
     def observation_labels(self, design: CountryDesign) -> list[str]:
         return [f"org {o}" for o in design.org.levels]
 
