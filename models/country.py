@@ -23,6 +23,8 @@ nationally required, ``internal``: kept for internal management), with the defau
   giving ten unstable proportions; ``u_i``: how much organisation i measures overall
   (dim ``org``). The country difference of kind k on the logit scale is ``beta_NI`` (+
   ``beta_NIk`` for internal measures).
+- Named dims: ``org`` and ``measure`` (the group terms, with ``org_coef`` / ``measure_coef``),
+  ``country`` (the posterior's ``prevalence``, dims ``country``, ``measure``), ``effect``.
 - The likelihood, priors and non-centring are ``model=binomial``'s (``models/binomial.py``:
   ``beta_j ~ Normal(0, 2.5 / sd_j)`` per SD of each column, intercept ``Normal(0, 2.5)`` at
   the average row, group SDs ``HalfNormal(1)``), except that the SD of a 0/1 slope such
@@ -194,9 +196,6 @@ class CountryModel(BinomialModel):
 
     def observation_labels(self, design: CountryDesign) -> list[str]:
         return [f"org {o}" for o in design.org.levels]
-
-    def effects(self) -> list[str]:
-        return ["intercept", "beta", "*_sd"]
 
     def tables(self, idata: xr.DataTree, design: CountryDesign) -> dict[str, pd.DataFrame]:
         draws = country_summaries.prevalence_draws(idata.posterior, design)
