@@ -117,7 +117,7 @@ class BinomialModel(Model):
                 eta = eta + at_reference(beta, scaling) + mono_shift
             group_sigma = self.priors["group_sd"]["sigma"]
             for term in design.groups:
-                eta = eta + group_effects(term, group_sigma / slope_scales(term, observation_counts(design)))
+                eta = eta + group_effects(term, group_sigma / self.slope_scales(term, design))
             eta = eta + np.zeros(design.n)  # one value per row, even for y ~ 1
             if design.trials is None:
                 make, params = (lambda logit_p: pm.Bernoulli.dist(logit_p=logit_p)), (eta,)
@@ -126,6 +126,11 @@ class BinomialModel(Model):
                 params = (np.asarray(design.trials, dtype=int), eta)
             observed(design.outcome, make, params, np.asarray(design.y), design.weights, "obs")
         return model
+
+    def slope_scales(self, term, design: RegressionDesign) -> np.ndarray:
+        """Per coefficient of a group term, what its SD prior's sigma is divided by: 1 for
+        the intercept, the SD of a slope's column (an SD per SD of the predictor)."""
+        return slope_scales(term, observation_counts(design))
 
     # -- after sampling -------------------------------------------------------------
     def pointwise(self, idata: xr.DataTree, design: RegressionDesign, seed: int
