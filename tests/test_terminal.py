@@ -126,3 +126,29 @@ def test_help_tasks_are_the_tasks_run_py_runs():
     from carestar.tasks import tasks
 
     assert list(catalogue.TASKS) == list(tasks())
+
+
+def test_constant_draws_are_named_once_and_never_hide_a_bad_r_hat(caplog):
+    """A quantity the model fixes has NaN r_hat and ESS: numpy warned "All-NaN axis
+    encountered", and the NaN made the gate's maximum depend on the variables' order."""
+    import warnings
+
+    import xarray as xr
+
+    from carestar import diagnostics as diag
+
+    rng = np.random.default_rng(1)
+    draws = {"fixed": np.zeros((2, 200)), "bad": rng.normal(size=(2, 200)) + np.array([[0.0], [3.0]])}
+    stats = xr.Dataset({"energy": (("chain", "draw"), rng.normal(size=(2, 200))),
+                        "diverging": (("chain", "draw"), np.zeros((2, 200), bool))})
+    gates = {"max_rhat": 1.01, "min_ess_bulk": 10, "min_ess_tail": 10, "max_divergences": 0, "min_bfmi": 0.3}
+    for order in (["fixed", "bad"], ["bad", "fixed"]):
+        post = xr.Dataset({name: (("chain", "draw"), draws[name]) for name in order})
+        tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+        with warnings.catch_warnings(), caplog.at_level(logging.INFO, logger="carestar"):
+            warnings.simplefilter("error", RuntimeWarning)
+            result = diag.convergence(tree, order, gates)
+        rhat = result["checks"]["max_rhat"]
+        assert rhat["value"] > 1.5 and rhat["worst"] == "bad" and not rhat["passed"], order
+        assert result["undefined"] == ["fixed"]
+    assert "r_hat and ESS are undefined for fixed (its draws do not vary" in caplog.text
