@@ -149,7 +149,9 @@ def _nuts(
     )
     bar = progress_enabled(sampler.get("progressbar", "auto"))
     # no progress bar (standard error not a terminal): a line per chain at each quarter instead
-    hook = nullcontext() if bar else chain_milestones(nuts_sampler, ChainMilestones(chains, tune, draws), kwargs)
+    # (``milestones: false``: task=sbc, which prints a line per replication)
+    quiet = bar or not sampler.get("milestones", True)
+    hook = nullcontext() if quiet else chain_milestones(nuts_sampler, ChainMilestones(chains, tune, draws), kwargs)
     with model, hook:
         return pm.sample(
             draws=draws,

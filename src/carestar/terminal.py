@@ -118,7 +118,8 @@ def effects_table(summary: pd.DataFrame, rows: int = EFFECT_ROWS) -> str:
     mcmc = "mean" in cols
     head = ("Effects (posterior mean, SD, 90% interval; r_hat, bulk ESS):" if mcmc
             else "Effects (maximum likelihood estimate, SE, 95% interval):")
-    text = shown.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
+    counts = {"ess_bulk": lambda v: "-" if v != v else f"{v:.0f}"}  # an ESS is a number of draws
+    text = shown.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-", formatters=counts)
     lines = [head, *("  " + line for line in text.splitlines())]
     if len(summary) > rows:
         lines.append(f"  ... {len(summary) - rows} more rows in summary.csv")
