@@ -205,9 +205,9 @@ class BinomialModel(Model):
             "",
         ]
         if not _point(idata):
-            lines += ["| parameter | mean | sd | 3% | 97% |", "|---|---|---|---|---|"]
+            lines += ["| parameter | mean | sd | 5% | 95% |", "|---|---|---|---|---|"]
             for name, r in coefficient_table(idata).iterrows():
-                lines.append(f"| {name} | {r['mean']:.3f} | {r['sd']:.3f} | {r['q3']:.3f} | {r['q97']:.3f} |")
+                lines.append(f"| {name} | {r['mean']:.3f} | {r['sd']:.3f} | {r['q5']:.3f} | {r['q95']:.3f} |")
         if (effects := effects_of(idata, design)) is not None:
             lines += ["", "Per unit of each column and per SD of it:", "", effects_markdown(effects)]
         if (monotonic := monotonic_table(idata, design)) is not None:
@@ -240,7 +240,7 @@ def row_derivatives(eta: np.ndarray, y: np.ndarray, n: np.ndarray):
 
 
 def coefficient_table(idata: xr.DataTree) -> pd.DataFrame:
-    """Posterior mean, sd and 94% interval of the intercept, effects and group SDs."""
+    """Posterior mean, sd and 90% interval of the intercept, effects and group SDs."""
     post = idata["posterior"].dataset if hasattr(idata["posterior"], "dataset") else idata["posterior"]
     rows: dict[str, np.ndarray] = {}
     for name in post.data_vars:
@@ -259,7 +259,7 @@ def coefficient_table(idata: xr.DataTree) -> pd.DataFrame:
         {
             "mean": {k: float(np.mean(v)) for k, v in rows.items()},
             "sd": {k: float(np.std(v, ddof=1)) if v.size > 1 else 0.0 for k, v in rows.items()},
-            "q3": {k: float(np.quantile(v, 0.03)) for k, v in rows.items()},
-            "q97": {k: float(np.quantile(v, 0.97)) for k, v in rows.items()},
+            "q5": {k: float(np.quantile(v, 0.05)) for k, v in rows.items()},
+            "q95": {k: float(np.quantile(v, 0.95)) for k, v in rows.items()},
         }
     )

@@ -43,7 +43,7 @@ def test_one_se_rule_and_bic(tmp_path):
     assert choose(table) == {"loo": 3, "loo_best": 4, "bic": 3, "loo_se": "SE of the best elpd"}
     assert "favours 3 latent classes" in text
     # with pointwise LOO: the SE of the difference decides (2 is now within 1 SE of 4)
-    table["elpd_diff"] = table["elpd_loo"].max() - table["elpd_loo"]
+    table["elpd_diff"] = table["elpd_loo"] - table["elpd_loo"].max()  # <= 0, as ArviZ gives it
     table["elpd_diff_se"] = [30.0, 50.0, 10.0, 0.0]
     assert choose(table)["loo"] == 2 and choose(table)["loo_se"] == "SE of the difference"
     assert "4 classes: a class under 5%" in text
@@ -90,3 +90,39 @@ def test_real_multirun_with_the_posterior_mode(tmp_path):
     assert table["bic"].notna().all() and table["elpd_loo"].isna().all()  # no LOO at a mode
     # the synthetic study has 3 classes; BIC (n = 155) may prefer fewer: it must beat 1
     assert table.loc[table["bic"].idxmin(), "n_classes"] > 1
+
+
+def _fake_posterior(run: Path, mean_loglik: float, seed: int) -> None:
+    """A posterior.nc whose log likelihood (``responses``, 60 organisations) has the given mean."""
+    import numpy as np
+    import xarray as xr
+
+    ll = mean_loglik + np.random.default_rng(seed).normal(0, 0.05, size=(2, 100, 60))
+    xr.DataTree.from_dict({
+        "posterior": xr.Dataset({"share": (("chain", "draw"), np.full((2, 100), 0.5))}),
+        "log_likelihood": xr.Dataset({"responses": (("chain", "draw", "org"), ll)}),
+    }).to_netcdf(run / "posterior.nc", engine="netcdf4")
+
+
+def test_elpd_diff_has_compares_sign_and_one_class_is_singular(tmp_path):
+    """``elpd_diff`` is each run's elpd minus the best one's (<= 0), as in ``task=compare``'s
+    loo.csv (ArviZ's convention); the message says "1 latent class", never "1 classes"."""
+    from carestar import diagnostics as diag
+
+    for job, (k, mean) in enumerate([(1, -1.0), (2, -1.5)]):
+        _fake_run(tmp_path, job, k, 60 * mean, 1.0, 100.0 + 50 * k)
+        _fake_posterior(tmp_path / str(job), mean, job)
+    table, _, text = select_classes(tmp_path)
+    diff = table.set_index("n_classes")["elpd_diff"]
+    assert diff[1] == 0 and diff[2] == pytest.approx(-30.0, abs=1.0)
+    elpds = {k: diag.loo_pointwise(xr_open(tmp_path / str(j) / "posterior.nc"), "responses")
+             for j, k in enumerate((1, 2))}
+    assert diag.compare_loo(elpds).loc[2, "elpd_diff"] == pytest.approx(diff[2], abs=1e-6)
+    assert "The evidence favours 1 latent class." in text and "1 classes" not in text
+    assert "LOO favours 1 class:" in text and "BIC favours 1 class (smallest BIC)" in text
+
+
+def xr_open(path: Path):
+    import xarray as xr
+
+    return xr.open_datatree(path, engine="netcdf4").load()

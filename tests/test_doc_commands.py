@@ -13,6 +13,8 @@ Sources: README.md, docs/*.md, experiments/*/README.md. Two levels:
   Identical commands run once. Blocks marked ```` ```text ```` are examples with
   placeholders or long runs (they get the first level only); every fenced block must say
   which it is.
+* Fenced blocks marked ```` ```python ```` (opening a run in a notebook) run as a script,
+  each ``outputs/review/NAME`` they open replaced by the session's smoke run.
 
 An experiment's README shows its sweep as text; ``expected.json`` holds the same commands
 (checked here), and ``task=reproduce experiment=NAME`` runs them, so the reduced reproduce
@@ -136,3 +138,21 @@ def test_runnable_commands_work_in_bash(tmp_path):
         if result.returncode not in (0, 3):
             failures.append(f"`{fast(command)}` exited {result.returncode}:\n{(result.stdout + result.stderr)[-2000:]}")
     assert not failures, "\n\n".join(failures)
+
+
+def python_blocks() -> list[tuple[str, str]]:
+    return [(str(p.relative_to(ROOT)), b) for p in DOCS for lang, b in blocks(p) if lang == "python"]
+
+
+@pytest.mark.slow
+def test_python_blocks_run_on_a_run(smoke_run, tmp_path):
+    run_dir, first = smoke_run
+    assert (run_dir / "run.json").exists(), first.stderr[-2000:]
+    assert python_blocks(), "README.md shows how to open a run in Python"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
+    for doc, block in python_blocks():
+        code = re.sub(r"outputs/review/\w+", str(run_dir), block)
+        result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=600)
+        assert result.returncode == 0, f"{doc}:\n{block}\n{result.stderr[-3000:]}"
+    assert (tmp_path / "effects.png").stat().st_size > 0  # the re-plot

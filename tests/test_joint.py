@@ -396,6 +396,8 @@ def test_tables_figures_report_loo(joint_fit, tmp_path):
     figures = model.figures(idata, prep, tmp_path)
     assert all(p.exists() for p in figures.values())
     assert "Class 1" in model.report_section(idata, prep)
+    heading = model.report_section(idata, prep).splitlines()[0]
+    assert f"3 latent classes of local practice ({prep.responses.n_item} items) + strategy type + resources" in heading
     loo = diag.loo(idata)
     assert loo is not None and np.isfinite(loo["elpd_loo"])
     assert idata["log_likelihood"]["items_and_ratings"].sizes["org"] == 150
@@ -425,6 +427,8 @@ def test_latent_strategy_measures_the_stances_and_ranks_strategy_first():
         r = np.corrcoef(scores.sel(stance=stance).values, true)[0, 1]
         lines.append((stance, r))
     assert all(r > 0.7 for _, r in lines), lines
+    heading = model.report_section(idata, prep).splitlines()[0]
+    assert "latent strategy stances (Likert items)" in heading and "strategy type" not in heading, heading
     dec = drivers.decompose(idata, prep.design, link=model.link)
     assert drivers.ranking(dec)[0] == "strategy", drivers.variance_table(dec).to_string()
     fig1 = model.tables(idata, prep)["figure1_probabilities"]

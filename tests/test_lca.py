@@ -238,6 +238,11 @@ def test_simulated_150x12x3_converges_after_relabelling(tmp_path):
     assert (tmp_path / "item_profiles.png").exists() is False
     assert m.figures(idata, prep, tmp_path)["item_profiles"].exists()
     assert "Chains agree" in m.report_section(idata, prep)
+    # one interval width everywhere (90%, as summary.csv): issue 17
+    assert "| 90% interval |" in m.report_section(idata, prep) and "94%" not in m.report_section(idata, prep)
+    assert {"q05", "q95"} <= set(tables["class_shares"]) and {"q05", "q95"} <= set(tables["item_profiles"])
+    share = idata["posterior"]["class_shares"].isel({"class": 0})
+    assert tables["class_shares"]["q95"].iloc[0] == pytest.approx(float(share.quantile(0.95)))
     assert info["posterior_matches_em"], info["posterior_vs_em"]
     assert "not at the maximum likelihood" not in m.report_section(idata, prep)
     # classes ordered by use (class 1 = lowest) in the tables the run writes

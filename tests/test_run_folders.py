@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,25 @@ def test_default_run_and_sweep_folders_are_stamped_to_the_microsecond():
     hydra = yaml.safe_load((CONF / "config.yaml").read_text())["hydra"]
     assert hydra["run"]["dir"].endswith("%H-%M-%S_%f}")
     assert hydra["sweep"]["dir"].endswith("%H-%M-%S_%f}")
+
+
+@pytest.mark.parametrize(("overrides", "folder"), [
+    ([], "outputs/fit/ordinal/"), (["model=lca"], "outputs/fit/lca/"),
+    (["task=simulate"], "outputs/simulate/"), (["task=compare", "model=lca"], "outputs/compare/"),
+    (["task=select_classes"], "outputs/select_classes/"), (["task=sbc"], "outputs/sbc/"),
+    (["task=reproduce"], "outputs/reproduce/"),
+])
+def test_runs_of_tasks_not_about_one_model_are_filed_by_task(overrides, folder):
+    """A fit is filed under its model; the other tasks under the task alone (issue 17)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        run_dir = str(cfg.hydra.run.dir)
+    assert run_dir.startswith(folder) and re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d{6}",
+                                                       run_dir[len(folder):]), run_dir
 
 
 def test_a_second_run_into_a_finished_run_folder_is_refused(smoke_run):

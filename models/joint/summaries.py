@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from carestar.report import count
 from models.joint.prepared import PreparedJoint
 from models.lca import class_use
 
@@ -75,9 +76,11 @@ def report_section(model: JointModel, idata: xr.DataTree, prep: PreparedJoint,
     """Class effects by class (use, share, interval, truth), nested-model note, agreement."""
     t = class_effect_table(idata, prep)
     agree = model.chain_agreement(idata)
+    strategy = ("latent strategy stances (Likert items)" if model.strategy == "latent"
+                else "strategy type")
     lines = [
-        f"## Joint model: {prep.n_classes} latent classes of local practice"
-        f" ({prep.responses.n_item} items) + strategy type + resources -> stars"
+        f"## Joint model: {count(prep.n_classes, 'latent class', 'latent classes')} of local practice"
+        f" ({prep.responses.n_item} items) + {strategy} + resources -> stars"
         f" ({prep.design.n} ratings of {prep.responses.n_org} organisations, {model.link} link)",
         "",
         "Class 1 (lowest use of local practice) is the reference of the class effects.",

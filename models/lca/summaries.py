@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from carestar.report import count
 from models.lca.posterior import class_membership, is_mode_only
 
 if TYPE_CHECKING:
@@ -130,23 +131,23 @@ def tables(model: LatentClassModel, idata: xr.DataTree, prepared: PreparedLCA
         "class": prepared.class_labels,
         "mean": shares.mean(("chain", "draw")).values,
         "sd": shares.std(("chain", "draw")).values,
-        "q03": shares.quantile(0.03, ("chain", "draw")).values,
-        "q97": shares.quantile(0.97, ("chain", "draw")).values,
+        "q05": shares.quantile(0.05, ("chain", "draw")).values,
+        "q95": shares.quantile(0.95, ("chain", "draw")).values,
         "ml_em": prepared.em.shares,
     })
     p = post["item_probs"]
     mean, sd = p.mean(("chain", "draw")).values, p.std(("chain", "draw")).values
-    q03 = p.quantile(0.03, ("chain", "draw")).values
-    q97 = p.quantile(0.97, ("chain", "draw")).values
+    q05 = p.quantile(0.05, ("chain", "draw")).values
+    q95 = p.quantile(0.95, ("chain", "draw")).values
     rows = []
     for k, cls in enumerate(prepared.class_labels):
         for j, item in enumerate(r.items):
             for c in range(r.n_categories[j]):
                 rows.append((cls, item, c, r.category_labels[j][c], mean[k, j, c],
-                             sd[k, j, c], q03[k, j, c], q97[k, j, c],
+                             sd[k, j, c], q05[k, j, c], q95[k, j, c],
                              prepared.em.probs[k, j, c]))
     t_prof = pd.DataFrame(rows, columns=["class", "item", "category", "label", "mean", "sd",
-                                         "q03", "q97", "ml_em"])
+                                         "q05", "q95", "ml_em"])
     membership = class_membership(idata, prepared)
     fit = model.fit_statistics(prepared, membership, idata)
     fit["chains_agree"] = model.chain_agreement(idata, prepared)["chains_agree"]
@@ -166,8 +167,8 @@ def tables(model: LatentClassModel, idata: xr.DataTree, prepared: PreparedLCA
         cc = post["class_coefs"]
         t_coefs = (cc.mean(("chain", "draw")).to_dataframe("mean")
                    .join(cc.std(("chain", "draw")).to_dataframe("sd")).reset_index())
-        t_coefs["q03"] = cc.quantile(0.03, ("chain", "draw")).values.ravel()
-        t_coefs["q97"] = cc.quantile(0.97, ("chain", "draw")).values.ravel()
+        t_coefs["q05"] = cc.quantile(0.05, ("chain", "draw")).values.ravel()
+        t_coefs["q95"] = cc.quantile(0.95, ("chain", "draw")).values.ravel()
         # the EM coefficients have class 1 as their zero reference, as class_coefs has
         t_coefs["ml_em"] = prepared.em.coefs[1:].ravel()
         out["class_coefs"] = t_coefs
@@ -180,16 +181,16 @@ def report_section(model: LatentClassModel, idata: xr.DataTree, prepared: Prepar
     fit = t["fit"].iloc[0]
     agree = model.chain_agreement(idata, prepared)
     lines = [
-        f"## Latent classes ({prepared.n_classes} classes, {prepared.responses.n_item} items,"
+        f"## Latent classes ({count(prepared.n_classes, 'class', 'classes')}, {prepared.responses.n_item} items,"
         f" {prepared.responses.n_org} rows; class 1 = lowest use)",
         "",
         *([f"data.dropna=true: {prepared.n_dropped} row(s) with a missing item or covariate"
            " dropped.", ""] if prepared.n_dropped else []),
-        "| class | share (posterior mean) | 94% interval | maximum likelihood (EM) |",
+        "| class | share (posterior mean) | 90% interval | maximum likelihood (EM) |",
         "|---|---|---|---|",
     ]
     for row in t["class_shares"].to_dict("records"):
-        lines.append(f"| {row['class']} | {row['mean']:.3f} | {row['q03']:.3f}-{row['q97']:.3f}"
+        lines.append(f"| {row['class']} | {row['mean']:.3f} | {row['q05']:.3f}-{row['q95']:.3f}"
                      f" | {row['ml_em']:.3f} |")
     lines += [
         "",

@@ -4,7 +4,8 @@
 number of classes into a multirun folder. ``select_classes(multirun_dir)`` reads every
 complete run in it (``run.json``, ``diagnostics.json``, ``.hydra/config.yaml``) and writes
 
-* ``class_selection.csv``: per number of classes, PSIS-LOO elpd and its SE, the log
+* ``class_selection.csv``: per number of classes, PSIS-LOO elpd and its SE, ``elpd_diff``
+  (its elpd minus the best one's, <= 0, as ArviZ and ``task=compare`` give it) and its SE, the log
   likelihood at the mode, AIC, BIC, relative entropy, the smallest class share, and whether
   the run passed its diagnostics (r_hat, ESS, chains agreeing after relabelling);
 * ``class_selection.png``: elpd +- SE, BIC, and entropy / smallest share against K;
@@ -133,7 +134,7 @@ def _loo_differences(table: pd.DataFrame) -> pd.DataFrame | None:
     except Exception:  # noqa: BLE001 - fall back to the per-model SE
         return None
     out.index = out.index.astype(int)
-    out["elpd_diff"] = out["elpd_loo"].max() - out["elpd_loo"]  # >= 0, whatever ArviZ's sign
+    out["elpd_diff"] = out["elpd_loo"] - out["elpd_loo"].max()  # <= 0, as in task=compare's loo.csv
     return out
 
 
@@ -144,7 +145,7 @@ def choose(table: pd.DataFrame) -> dict[str, Any]:
     if len(with_loo):
         best = with_loo.loc[with_loo["elpd_loo"].idxmax()]
         if with_loo["elpd_diff_se"].notna().all():
-            near = with_loo[with_loo["elpd_diff"] <= with_loo["elpd_diff_se"]]
+            near = with_loo[-with_loo["elpd_diff"] <= with_loo["elpd_diff_se"]]
             out["loo_se"] = "SE of the difference"
         else:
             se = best["elpd_se"] if math.isfinite(best["elpd_se"]) else 0.0
@@ -162,18 +163,17 @@ def message(table: pd.DataFrame, picks: dict[str, Any]) -> str:
     parts = []
     if picks["loo"] is not None:
         parts.append(
-            f"LOO favours {picks['loo']} class(es): the fewest classes whose elpd lies within "
-            f"one SE ({picks['loo_se']}) of the best (the best elpd is at {picks['loo_best']}"
-            " classes)")
+            f"LOO favours {classes(picks['loo'])}: the fewest classes whose elpd lies within "
+            f"one SE ({picks['loo_se']}) of the best (the best elpd is at {classes(picks['loo_best'])})")
     else:
         parts.append("there is no LOO in these runs (sampler=map): the choice rests on BIC")
     if picks["bic"] is not None:
-        parts.append(f"BIC favours {picks['bic']} class(es) (smallest BIC)")
+        parts.append(f"BIC favours {classes(picks['bic'])} (smallest BIC)")
     chosen = {v for k, v in picks.items() if k in ("loo", "bic") and v is not None}
     if len(chosen) == 1:
-        head = f"The evidence favours {chosen.pop()} latent classes."
+        head = f"The evidence favours {classes(chosen.pop(), 'latent class')}."
     else:
-        head = (f"LOO and BIC disagree ({picks['loo']} vs {picks['bic']} classes): BIC penalises"
+        head = (f"LOO and BIC disagree ({picks['loo']} vs {classes(picks['bic'])}): BIC penalises"
                 " parameters more heavily; prefer the smaller number unless the extra class is"
                 " substantively meaningful.")
     notes = []
@@ -186,12 +186,19 @@ def message(table: pd.DataFrame, picks: dict[str, Any]) -> str:
         if row["n_classes"] > 1 and row["smallest_class_share"] < SMALL_CLASS:
             flags.append(f"a class under {SMALL_CLASS:.0%}")
         if flags:
-            notes.append(f"{row['n_classes']} classes: {', '.join(flags)}")
+            notes.append(f"{classes(row['n_classes'])}: {', '.join(flags)}")
     detail = "; ".join(parts)
     text = f"{head} {detail[0].upper()}{detail[1:]}."
     if notes:
         text += " Check: " + "; ".join(notes) + "."
     return text
+
+
+def classes(n: int, noun: str = "class") -> str:
+    """``1 class``, ``2 classes``."""
+    from carestar.report import count
+
+    return count(n, noun, noun + "es")
 
 
 def figure(table: pd.DataFrame, path: Path, picks: dict[str, Any]) -> Path:

@@ -6,6 +6,7 @@ Keeping ArviZ behind this one module means an ArviZ upgrade touches one file.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import xarray as xr
 from carestar.figures import save_figure
 
 CI_PROB = 0.9
+log = logging.getLogger("carestar")
 
 
 def resolve(idata: xr.DataTree, patterns: list[str] | None) -> list[str]:
@@ -75,8 +77,15 @@ def convergence(
         "min_ess_bulk": _argextreme(ess_bulk, min),
         "min_ess_tail": _argextreme(ess_tail, min),
     }
+    # r_hat and ESS are NaN for draws that never change (a quantity the model fixes): left
+    # out of the extremes, named once; if nothing is left the value is NaN and the gate fails
+    undefined = [name for name, v in rhat.data_vars.items() if not np.isfinite(np.asarray(v, float)).any()]
+    if undefined:
+        log.info("r_hat and ESS are undefined for %s (its draws do not vary: fixed by the model); "
+                 "left out of the convergence gates", ", ".join(undefined))
     return {
         "passed": bool(all(checks.values())),
+        **({"undefined": undefined} if undefined else {}),
         "checks": {
             name: {
                 "value": values[name],
@@ -93,15 +102,24 @@ def _threshold_key(check: str) -> str:
     return "max_divergences" if check == "divergences" else check
 
 
+def _finite_extreme(v, pick) -> float:
+    """max / min of the finite values of ``v``; NaN when there are none (without numpy's
+    "All-NaN axis encountered" warning)."""
+    a = np.asarray(v, dtype=float).ravel()
+    a = a[np.isfinite(a)]
+    return float(pick(a)) if a.size else float("nan")
+
+
 def _extreme(ds: xr.Dataset, pick) -> float:
-    return float(pick(float(np.nanmax(v)) if pick is max else float(np.nanmin(v)) for v in ds.data_vars.values()))
+    values = [x for v in ds.data_vars.values() if np.isfinite(x := _finite_extreme(v, pick))]
+    return float(pick(values)) if values else float("nan")
 
 
 def _argextreme(ds: xr.Dataset, pick) -> str:
     best_name, best = "", None
     for name, v in ds.data_vars.items():
-        value = float(np.nanmax(v)) if pick is max else float(np.nanmin(v))
-        if best is None or pick(value, best) == value:
+        value = _finite_extreme(v, pick)
+        if np.isfinite(value) and (best is None or pick(value, best) == value):
             best_name, best = name, value
     return best_name
 

@@ -10,6 +10,11 @@ import pandas as pd
 from carestar.diagnostics import gate_lines
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 class``, ``3 classes``: a number and its noun, agreeing."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+
+
 def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     cols = [frame.index.name or ""] + [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

@@ -11,7 +11,8 @@ the guard runs earlier, as a Hydra callback (``hydra.callbacks.run_folder`` in
 - with ``overwrite=true`` it removes only what an earlier carestar run wrote there: the files
   its ``run.json`` lists, and the staging folder ``_incomplete/``. Anything else is kept.
 
-The default folders (``outputs/<task>/<model>/<date_time_microseconds>``) are unique anyway.
+The default folders (``outputs/fit/<model>/<date_time_microseconds>``, ``outputs/<task>/...``
+for the other tasks: ``carestar.resolvers``) are unique anyway.
 """
 
 from __future__ import annotations

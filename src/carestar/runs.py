@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import xarray as xr
 from omegaconf import DictConfig, OmegaConf
@@ -68,12 +68,15 @@ def config_hash(cfg: DictConfig) -> str:
 class Stopwatch:
     """Wall times of the run's stages, in seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, say: Callable[[str], None] | None = None) -> None:
         self.start = time.perf_counter()
         self.times: dict[str, float] = {}
+        self.say = say  # told each stage's name as it starts (carestar.terminal.stage_line)
 
     @contextmanager
     def stage(self, name: str):
+        if self.say is not None:
+            self.say(name)
         t0 = time.perf_counter()
         try:
             yield

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from pymc.model.transform.conditioning import remove_value_transforms
 
 from carestar.errors import ConfigError
 from carestar.modelling import reproducible_compilation
+from carestar.terminal import ChainMilestones, chain_milestones
 
 log = logging.getLogger(__name__)
 
@@ -140,19 +142,25 @@ def _nuts(
         kwargs["backend"] = sampler.get("backend", "numba")
     else:
         kwargs["nuts"] = {"target_accept": float(sampler.get("target_accept", 0.8))}
+    tune, draws = int(sampler.get("tune", 1000)), int(sampler.get("draws", 1000))
     log.info(
         "sampling with %s: %d chains x (%d tune + %d draws), %d cores, seed %d",
-        nuts_sampler, chains, sampler.get("tune", 1000), sampler.get("draws", 1000), cores, seed,
+        nuts_sampler, chains, tune, draws, cores, seed,
     )
-    with model:
+    bar = progress_enabled(sampler.get("progressbar", "auto"))
+    # no progress bar (standard error not a terminal): a line per chain at each quarter instead
+    # (``milestones: false``: task=sbc, which prints a line per replication)
+    quiet = bar or not sampler.get("milestones", True)
+    hook = nullcontext() if quiet else chain_milestones(nuts_sampler, ChainMilestones(chains, tune, draws), kwargs)
+    with model, hook:
         return pm.sample(
-            draws=int(sampler.get("draws", 1000)),
-            tune=int(sampler.get("tune", 1000)),
+            draws=draws,
+            tune=tune,
             chains=chains,
             cores=cores,
             random_seed=seed,
             nuts_sampler=nuts_sampler,
-            progressbar=progress_enabled(sampler.get("progressbar", "auto")),
+            progressbar=bar,
             compute_convergence_checks=False,
             **kwargs,
         )

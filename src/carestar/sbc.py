@@ -69,7 +69,7 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
 
     clock = Stopwatch()
     settings = _settings(cfg)
-    sampler = {**OmegaConf.to_container(cfg.sampler, resolve=True), "progressbar": False,
+    sampler = {**OmegaConf.to_container(cfg.sampler, resolve=True), "progressbar": False, "milestones": False,
                **{k: settings[k] for k in ("chains", "tune", "draws")}}
     check_refit_sampler(sampler)
     with clock.stage("load"):
@@ -152,7 +152,7 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
 def _fingerprint(cfg: DictConfig, data_hash: str, sampler: dict[str, Any], settings: dict[str, Any]) -> str:
     """What a reused replication must share with this run: all but the count and the resume folder."""
     same = {"model": OmegaConf.to_container(cfg.model, resolve=True), "data_hash": data_hash,
-            "sampler": {k: v for k, v in sampler.items() if k not in ("progressbar", "cores")},
+            "sampler": {k: v for k, v in sampler.items() if k not in ("progressbar", "milestones", "cores")},
             "seed": int(cfg.seed), "sbc": {k: v for k, v in settings.items() if k not in ("n", "resume")}}
     return hashlib.sha256(json.dumps(same, sort_keys=True, default=str).encode()).hexdigest()
 

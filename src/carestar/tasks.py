@@ -28,16 +28,18 @@ from carestar.mode import (
 from carestar.report import write_report
 from carestar.runs import RunDirectory, Stopwatch, config_hash, git_state, package_versions
 from carestar.sampling import check_sampler, sample
+from carestar.terminal import print_verdict, stage_line
 
 log = logging.getLogger("carestar")
 
 
-def run_task(cfg: DictConfig) -> dict[str, Any]:
+def tasks() -> dict[str, Any]:
+    """``task=NAME`` -> its function (``carestar.catalogue.TASKS`` describes each for ``--help``)."""
     from carestar.compare import compare_task
     from carestar.reproduce import reproduce_task
     from carestar.sbc import sbc_task
 
-    tasks = {
+    return {
         "fit": fit,
         "simulate": simulate,
         "compare": compare_task,
@@ -45,10 +47,14 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
         "reproduce": reproduce_task,
         "sbc": sbc_task,
     }
-    if cfg.task not in tasks:
-        raise ConfigError(f"task={cfg.task!r} is not a task; expected one of {', '.join(tasks)}")
+
+
+def run_task(cfg: DictConfig) -> dict[str, Any]:
+    tasks_ = tasks()
+    if cfg.task not in tasks_:
+        raise ConfigError(f"task={cfg.task!r} is not a task; expected one of {', '.join(tasks_)}")
     check_config(cfg)
-    return tasks[cfg.task](cfg, Path(HydraConfig.get().runtime.output_dir))
+    return tasks_[cfg.task](cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 def command_line() -> str:
@@ -60,7 +66,7 @@ def command_line() -> str:
 
 def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
     """Load and check the data, build the model, sample, diagnose, write the run directory."""
-    clock = Stopwatch()
+    clock = Stopwatch(say=stage_line)
     seed = int(cfg.seed)
     sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
     check_sampler(sampler)
@@ -102,6 +108,7 @@ def _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model
         check_complete(idata, sampler, received)
     with clock.stage("postprocess"):
         idata = model.postprocess(idata, prepared)
+        stage_line("diagnostics")
         gates = OmegaConf.to_container(cfg.diagnostics, resolve=True)
         convergence = diag.convergence(idata, diag.resolve(idata, model.monitored(idata)), gates)
         model_checks = model.diagnostics(idata, prepared)
@@ -145,7 +152,7 @@ def _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model
         )
     manifest = _manifest(cfg, clock, data, model, sampler, passed=diagnostics["passed"])
     run.complete(manifest)
-    _print_verdict(run_path, diagnostics)
+    print_verdict(run_path, diagnostics, summary)
     return manifest
 
 
@@ -201,21 +208,6 @@ def label_unreliable(loo: dict[str, Any] | None, labels: list[str] | None) -> di
         return loo
     names = [labels[i] if labels else f"observation {i}" for i in loo["high_k_obs"]]
     return {**loo, "unreliable": names}
-
-
-def _print_verdict(run_path: Path, diagnostics: dict[str, Any]) -> None:
-    verdict = "PASSED" if diagnostics["passed"] else "FAILED (results written, marked failed; exit status 3)"
-    print(f"carestar: diagnostics {verdict}; run written to {run_path}")
-    for name, value, threshold, passed in diag.gate_lines(diagnostics):
-        print(f"  {name:14s} {value:>10.4g}  threshold {threshold:<8g} {'pass' if passed else 'FAIL'}")
-    if (loo := diagnostics.get("loo")) and loo.get("unreliable"):
-        print(f"  PSIS-LOO is unreliable for {loo['n_pareto_k_high']} observation(s) with Pareto k > "
-              f"{loo['pareto_k_threshold']}: {', '.join(loo['unreliable'][:20])}"
-              + (" ..." if len(loo["unreliable"]) > 20 else ""))
-    for key in ("log_likelihood", "marginal_log_likelihood"):
-        if loglik := diagnostics.get(key):
-            print(f"  log likelihood at the {loglik['at']}: {loglik['loglik']:.4f} (AIC {loglik['aic']:.2f}, "
-                  f"BIC {loglik['bic']:.2f}); {loglik.get('kind', '')}")
 
 
 def _log_likelihood_report(pm_model, idata, sampler: dict[str, Any], prepared) -> dict[str, Any] | None:
