@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from carestar import diagnostics as diag
 from carestar.figures import save_figures
 
-FOREST_TITLE = "Posterior of the effects"
+FOREST_TITLE = "Posterior of the parameters, one panel per scale"
 
 
 def failed_gates(diagnostics: dict[str, Any]) -> list[str]:
