@@ -229,7 +229,7 @@ def rank_figure(idata: xr.DataTree, var_names: list[str]):
     tree = xr.DataTree.from_dict({"posterior": xr.Dataset(data)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pc = azp.plot_rank(tree, envelope_prob=CI_PROB, backend="matplotlib", col_wrap=4)
+        pc = azp.plot_rank(tree, backend="matplotlib", col_wrap=4)
     fig = pc.get_viz("figure")
     n_all = len(scored)
     fig.set_size_inches(12, 2.6 * int(np.ceil(len(data) / 4)) + 0.9)
@@ -238,8 +238,8 @@ def rank_figure(idata: xr.DataTree, var_names: list[str]):
         ax.set_ylabel("ECDF − uniform")
         ax.axhline(0.0, color="0.6", lw=0.6, zorder=0)
     fig.suptitle(f"Rank plots per chain: the {len(data)} parameter(s) with the largest r_hat of {n_all} "
-                 f"monitored\n(near 0: the chains agree; p: multi-chain uniformity test, "
-                 f"highlighted below alpha = {1 - CI_PROB:.2f})", fontsize="medium")
+                 "monitored\n(near 0: the chains agree; p: multi-chain uniformity test at level alpha, "
+                 "the points that make it fail highlighted)", fontsize="medium")
     return fig
 
 
@@ -258,15 +258,15 @@ def loo_pit_figure(idata: xr.DataTree):
     name = shared[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pc = azp.plot_loo_pit(idata, var_names=[name], envelope_prob=CI_PROB, backend="matplotlib")
+        pc = azp.plot_loo_pit(idata, var_names=[name], backend="matplotlib")
     fig = pc.get_viz("figure")
     fig.set_size_inches(7, 3.6)
     for ax in fig.axes:
         ax.set_xlabel("LOO-PIT value")
         ax.set_ylabel("ECDF − uniform CDF")
         ax.set_title(f"{name}: LOO-PIT calibration", fontsize="medium")
-    fig.suptitle(f"Leave-one-out predictive calibration (near 0: calibrated; p: uniformity test, "
-                 f"highlighted below alpha = {1 - CI_PROB:.2f})", fontsize="medium")
+    fig.suptitle("Leave-one-out predictive calibration (near 0: calibrated;\np: uniformity test at level "
+                 "alpha, the points that make it fail highlighted)", fontsize="medium")
     return fig
 
 
