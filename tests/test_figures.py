@@ -47,7 +47,8 @@ def _overlap(a, b, pad: float = 1.0) -> bool:
 def check_layout(name: str, fig: Figure) -> None:
     """Labels present; legends over no title and no axes; tick labels apart."""
     canvas = FigureCanvasAgg(fig)  # a saved figure is closed: draw it on a canvas of its own
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     canvas.draw()
     renderer = canvas.get_renderer()
     titles = [t for ax in fig.axes for t in (ax.title, ax._left_title, ax._right_title)  # noqa: SLF001

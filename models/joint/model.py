@@ -445,13 +445,13 @@ class JointModel(Model):
         return [
             ForestPanel("Effects on the rating (a positive one moves ratings up)",
                         ("beta", "stance_effects", "class_effects_free"),
-                        f"effect on the {scale} scale (strategy types vs {reference}; resources per SD;"
+                        f"effect on the {scale} scale\n(strategy types vs {reference}; resources per SD;"
                         " classes vs class 1, the lowest use)"),
             ForestPanel("Year effects (vs the mean year)", ("year_effect",), f"year effect, {scale} scale"),
             ForestPanel("Class shares (classes in order of use)", ("class_shares",),
                         "share of organisations (probability)", zero_line=False),
             ForestPanel("Organisation SD, Likert loadings", ("org_sd", "loadings"),
-                        f"SD of the organisation intercepts ({scale}); loading per SD of a stance",
+                        f"SD of the organisation intercepts ({scale});\nloading per SD of a stance",
                         zero_line=False),
             ForestPanel("Cutpoints (reference class, x = 0)", ("cutpoints",),
                         f"cutpoint on the {scale} scale", zero_line=False),

@@ -156,7 +156,7 @@ def forest_figure(idata: xr.DataTree, panels: list[ForestPanel], title: str):
         return None
     heights = [0.25 * len(r) + 0.35 for _, r in rows]  # the axes; each panel's labels need ~1.2 in
     fig, axes = plt.subplots(len(rows), 1, figsize=(7.5, sum(heights) + 1.25 * len(rows) + 0.8),
-                             height_ratios=heights, squeeze=False)
+                             height_ratios=heights, squeeze=False, layout="constrained")
     for ax, (panel, elements) in zip(axes[:, 0], rows):
         y = np.arange(len(elements))[::-1]
         for yi, (_, draws) in zip(y, elements):
@@ -181,13 +181,14 @@ MAX_FOREST_ROWS = 40
 
 def _forest_rows(idata: xr.DataTree, panel: ForestPanel) -> list[tuple[str, np.ndarray]]:
     """(label, draws) of every element of the panel's variables; a variable's name is left
-    off its elements' labels when it is the panel's only one and has several."""
+    off its elements' labels when it is the panel's only one and has several, and off the
+    effects' (``beta``: the coordinates are the effects' names)."""
     names = [n for n in resolve(idata, list(panel.var_names)) if idata.posterior[n].size]
     rows = []
     for name in names:
         elements = _elements(idata.posterior[name])
         for label, draws in elements:
-            if label != name and (len(names) > 1 or len(elements) == 1):
+            if label != name and (len(names) > 1 or len(elements) == 1) and name != "beta":
                 label = f"{name}[{label}]"
             rows.append((label, np.asarray(draws).ravel()))
     return rows[:MAX_FOREST_ROWS]

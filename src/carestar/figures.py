@@ -77,7 +77,8 @@ def save_figure(fig: Figure, path: Path, *, failed: list[str] | None = None) -> 
     failed, marked on the figure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a figure laid out by constrained layout keeps it
+        fig.tight_layout()
     if failed:
         mark_failed(fig, failed)
     fig.savefig(path, dpi=120, bbox_inches="tight")
