@@ -38,16 +38,17 @@ For row i with ``n_i`` trials (``n_i = 1``: a 0/1 outcome, Bernoulli) and ``y_i`
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
+from matplotlib.figure import Figure
 from scipy.special import expit, gammaln
 
 from carestar.design import RegressionDesign
+from carestar.figures import CI_LABEL, ForestPanel, effects_note, legend_outside
 from carestar.errors import ConfigError
 from carestar.likelihood import (group_effects, linear_predictor_draws, observed, point_replicates,
                                  whole_weights)
@@ -214,10 +215,68 @@ class BinomialModel(Model):
             lines += ["", monotonic_markdown(monotonic)]
         return "\n".join(lines) + "\n"
 
-    def figures(self, idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
-        if (monotonic := monotonic_table(idata, design)) is None:
-            return {}
-        return {"monotonic_steps": step_pattern_figure(monotonic, figdir / "monotonic_steps.png")}
+    def forest_panels(self, design: RegressionDesign) -> list[ForestPanel]:
+        return [
+            ForestPanel("Effects (odds ratio = exp)", ("beta",),
+                        f"effect on the log odds\n({effects_note(design)})"),
+            ForestPanel("Intercept (at x = 0)", ("intercept",), "log odds at x = 0", zero_line=False),
+            ForestPanel("Group SDs", tuple(f"{t.group.name}_sd" for t in design.groups),
+                        "SD of the group effects, log odds", zero_line=False),
+        ]
+
+    def figures(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, Figure]:
+        figures = {}
+        if "posterior_predictive" in idata.children:
+            figures["ppc_proportions"] = predictive_check(idata, design)
+        if (monotonic := monotonic_table(idata, design)) is not None:
+            figures["monotonic_steps"] = step_pattern_figure(monotonic)
+        return figures
+
+
+MAX_PPC_ROWS = 60
+
+
+def predictive_check(idata: xr.DataTree, design: RegressionDesign) -> Figure:
+    """Observed proportion of successes against the posterior predictive median and 90%
+    interval, per level of the first group term (``(1|herd)``: per herd); without group
+    terms per row when there are at most ``MAX_PPC_ROWS`` rows, else in ten bins of the
+    fitted probability. Frequency weights count as that many rows."""
+    import matplotlib.pyplot as plt
+
+    pp = idata.posterior_predictive
+    name = design.outcome if design.outcome in pp else f"{design.outcome}_total"
+    replicates = pp[name].stack(sample=("chain", "draw")).transpose("obs", "sample").values
+    w = np.ones(design.n) if design.weights is None else np.asarray(design.weights, float)
+    n = (np.ones(design.n) if design.trials is None else np.asarray(design.trials, float)) * w
+    y = np.asarray(design.y, float) * w
+    if design.groups:
+        factor = design.groups[0].group
+        codes, labels, by = factor.codes, list(factor.levels), f"by {factor.name}"
+    elif design.n <= MAX_PPC_ROWS:
+        codes, labels = np.arange(design.n), [str(i + 1) for i in range(design.n)]
+        by = "by row" + (" (CSV order)" if design.rows is None else "")
+    else:
+        fitted = replicates.mean(axis=1) / n
+        edges = np.unique(np.quantile(fitted, np.linspace(0, 1, 11)))
+        codes = np.clip(np.searchsorted(edges, fitted, side="right") - 1, 0, len(edges) - 2)
+        labels = [f"{edges[i]:.2f}-{edges[i + 1]:.2f}" for i in range(len(edges) - 1)]
+        by = "in ten bins of the predicted proportion"
+    groups = np.arange(len(labels))
+    trials = np.bincount(codes, weights=n, minlength=len(labels))
+    observed = np.bincount(codes, weights=y, minlength=len(labels)) / trials
+    predicted = np.stack([replicates[codes == g].sum(axis=0) for g in groups]) / trials[:, None]
+    lo, mid, hi = np.quantile(predicted, [0.05, 0.5, 0.95], axis=1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.32 * len(labels) + 2.5), 3.6))
+    ax.errorbar(groups, mid, yerr=[mid - lo, hi - mid], fmt="o", color="C3", ms=3, capsize=2,
+                label=f"predicted: median, {CI_LABEL}")
+    ax.plot(groups, observed, "D", color="black", ms=4, label="observed")
+    ax.set_xticks(groups, labels, rotation=90 if len(labels) > 12 else 0, fontsize="small")
+    ax.set_xlabel(by.removeprefix("by ").removeprefix("in "))
+    ax.set_ylabel(f"{design.outcome}: proportion of " + ("trials" if design.trials is not None else "rows"))
+    ax.set_ylim(0, max(1e-9, float(np.nanmax([hi.max(), observed.max()]))) * 1.08)
+    ax.set_title(f"Posterior predictive check: {design.outcome} {by}", fontsize="medium")
+    legend_outside(ax, fontsize="small")
+    return fig
 
 
 def _point(idata: xr.DataTree) -> bool:

@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.figure import Figure
 from scipy.special import logsumexp
 
 from carestar.design import Factor, RegressionDesign
@@ -203,11 +204,11 @@ class CountryModel(BinomialModel):
                 "country_differences": country_summaries.difference_table(draws, design),
                 "country_prevalence": country_summaries.prevalence_table(draws, design)}
 
-    def figures(self, idata: xr.DataTree, design: CountryDesign, figdir: Path) -> dict[str, Path]:
+    def figures(self, idata: xr.DataTree, design: CountryDesign) -> dict[str, Figure]:
         from models.country_figures import figure3
 
         draws = country_summaries.prevalence_draws(idata.posterior, design)
-        return {"figure3_micro_measures": figure3(draws, design, figdir / "figure3_micro_measures.png")}
+        return {**super().figures(idata, design), "figure3_micro_measures": figure3(draws, design)}
 
     def diagnostics(self, idata: xr.DataTree, design: CountryDesign) -> dict[str, Any]:
         if design.truth is None:

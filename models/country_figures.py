@@ -3,19 +3,17 @@ intervals (the organisation effect integrated out) and the observed shares, grou
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
-from carestar.figures import save_figure
 from models.country_summaries import INTERVAL
 
 COLOURS = ("tab:blue", "tab:orange")
 
 
-def figure3(draws: xr.Dataset, design, path: Path) -> Path:
+def figure3(draws: xr.Dataset, design) -> Figure:
     """One row per measure (grouped by kind), one point and 90% interval per country, the
     observed share as an open marker."""
     measures = list(design.measure.levels)
@@ -52,4 +50,4 @@ def figure3(draws: xr.Dataset, design, path: Path) -> Path:
     ax.set_title("Micro-level measures by country: posterior mean and 90% interval")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / (1.2 + 0.42 * len(measures)) - 0.05), ncol=2,
               fontsize=8, frameon=False)
-    return save_figure(fig, path)
+    return fig

@@ -11,7 +11,7 @@ It is a ``carestar.modelling.Model`` that does not sample (``samples = False``);
     prepared = model.prepare(data)           # KMeansData: responses (+ true classes)
     result = model.fit(prepared, seed)       # KMeansResult
     result.tables()                          # -> tables/*.csv
-    model.figures(result, prepared, figdir)  # cluster_profiles.png
+    model.figures(result, prepared)  # {'cluster_profiles': Figure}
     model.report_section(result, prepared)
 
 ``KMeansResult.tables()`` gives the tables for the run directory (``cluster_sizes``,
@@ -194,38 +194,34 @@ class KMeansBaseline(Model):
         return KMeansResult(prepared, best, labels, profiles, sil, float(km.inertia_), extra)
 
     # -- run directory -----------------------------------------------------------------
-    def figures(self, result: KMeansResult, prepared: KMeansData, figdir) -> dict[str, Any]:
-        """``cluster_profiles.png``: mean answer to each item by cluster (heat map)."""
+    def figures(self, result: KMeansResult, prepared: KMeansData) -> dict[str, Any]:
+        """``cluster_profiles``: mean answer to each item by cluster (heat map), as % of the
+        item's top category (0 = all at the lowest; a yes/no item: % yes), the colour bar on
+        the scale of the printed numbers."""
         import matplotlib
 
         matplotlib.use("Agg", force=False)
-        from pathlib import Path
-
         import matplotlib.pyplot as plt
 
-        figdir = Path(figdir)
-        figdir.mkdir(parents=True, exist_ok=True)
         r = result.responses
         labels = (prepared.item_labels or {}) if isinstance(prepared, KMeansData) else {}
         prof = result.profiles
         top = np.array([r.n_categories[j] - 1 for j in range(r.n_item)], float)
-        scaled = prof.to_numpy() / top  # 0 = lowest category, 1 = highest
+        percent = 100 * prof.to_numpy() / top  # 0 = lowest category, 100 = highest
         sizes = np.bincount(result.labels, minlength=result.k + 1)[1:]
-        fig, ax = plt.subplots(figsize=(2.0 + 1.3 * result.k, 0.38 * r.n_item + 1.8))
-        im = ax.imshow(scaled.T, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-        for (i, j), v in np.ndenumerate(prof.to_numpy()):
-            ax.text(i, j, f"{v:.1f}", ha="center", va="center", fontsize="x-small",
-                    color="white" if scaled[i, j] < 0.6 else "black")
+        fig, ax = plt.subplots(figsize=(3.2 + 1.3 * result.k, 0.38 * r.n_item + 1.9))
+        im = ax.imshow(percent.T, aspect="auto", cmap="viridis", vmin=0, vmax=100)
+        for (i, j), v in np.ndenumerate(percent):
+            ax.text(i, j, f"{v:.0f}", ha="center", va="center", fontsize="x-small",
+                    color="white" if v < 60 else "black")
         ax.set_xticks(range(result.k), [f"cluster {c}\n(n = {n})" for c, n in
                                         zip(prof.index, sizes, strict=True)], fontsize="small")
         ax.set_yticks(range(r.n_item), [labels.get(i, i) for i in r.items], fontsize="small")
-        fig.colorbar(im, ax=ax, label="mean answer (0 = lowest, 1 = highest category)")
-        ax.set_title("k-means cluster profiles (mean raw answer)", fontsize="medium")
-        fig.tight_layout()
-        path = figdir / "cluster_profiles.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return {"cluster_profiles": path}
+        ax.set_xlabel("k-means cluster")
+        fig.colorbar(im, ax=ax, label="mean answer, % of the item's top category\n"
+                                      "(0-5 degree of use: 100 = all at 5; yes/no: % yes)")
+        ax.set_title("k-means cluster profiles (numbers: the colour's value, %)", fontsize="medium")
+        return {"cluster_profiles": fig}
 
     def report_section(self, result: KMeansResult, prepared: KMeansData) -> str:
         r = result.responses

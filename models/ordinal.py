@@ -45,7 +45,6 @@ Modes: ``model.year=null`` fits the whole panel (organisation intercepts, year e
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,10 +52,12 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from matplotlib.figure import Figure
 from pymc.distributions.transforms import ordered
 
 from carestar import category_specific
 from carestar.design import RegressionDesign
+from carestar.figures import LINK_SCALES, ForestPanel, effects_note
 from carestar.errors import ConfigError
 from carestar.likelihood import (group_effects, linear_predictor_draws, observed, point_replicates,
                                  replicate_weights)
@@ -336,10 +337,23 @@ class OrdinalModel(Model):
         parts = [t for t in (effects_of(idata, design), category_specific.effects_of(idata, design)) if t is not None]
         return pd.concat(parts, ignore_index=True) if parts else None
 
-    def figures(self, idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
-        figures = ordinal_figures.draw_all(self, idata, design, figdir)
+    def forest_panels(self, design: RegressionDesign) -> list[ForestPanel]:
+        scale = LINK_SCALES[self.link]
+        return [
+            ForestPanel("Effects (a positive one moves ratings up)", ("beta",),
+                        f"effect on the {scale} scale\n({effects_note(design, self.reference)})"),
+            ForestPanel("Year effects (vs the mean year)", ("year_effect",), f"year effect, {scale} scale"),
+            ForestPanel("Group SDs", tuple(f"{t.group.name}_sd" for t in design.groups),
+                        f"SD of the group effects, {scale} scale",
+                        zero_line=False),
+            ForestPanel("Cutpoints (at x = 0)", ("cutpoints",), f"cutpoint on the {scale} scale",
+                        zero_line=False),
+        ]
+
+    def figures(self, idata: xr.DataTree, design: RegressionDesign) -> dict[str, Figure]:
+        figures = ordinal_figures.draw_all(self, idata, design)
         if (monotonic := monotonic_table(idata, design)) is not None:
-            figures["monotonic_steps"] = step_pattern_figure(monotonic, figdir / "monotonic_steps.png")
+            figures["monotonic_steps"] = step_pattern_figure(monotonic)
         return figures
 
     def report_section(self, idata: xr.DataTree, design: RegressionDesign) -> str:

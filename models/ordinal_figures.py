@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -12,9 +11,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.figure import Figure
 
 from carestar.design import RegressionDesign
-from carestar.figures import save_figure
+from carestar.figures import CI_LABEL, legend_outside
 from carestar.monotonic import average_contribution_draws
 from carestar.priors import observation_counts
 from carestar.study_design import STRATEGY_LEVELS
@@ -73,7 +73,7 @@ def probability_rows(p: np.ndarray, categories, lowest: int, **keys) -> list[dic
     ]
 
 
-def figure1(table: pd.DataFrame, path: Path) -> Path:
+def figure1(table: pd.DataFrame) -> Figure:
     """Predicted probability of each awarded star level (1, 2 and 3 stars from 2006) by
     strategy type, with 90% intervals: every category in ``table``, so the bars of a type
     add up to 1."""
@@ -95,10 +95,13 @@ def figure1(table: pd.DataFrame, path: Path) -> Path:
             lw=1,
         )
     ax.set_xticks(np.arange(len(categories)), [f"{c} star{'' if c == '1' else 's'}" for c in categories])
-    ax.set_ylabel("predicted probability")
-    ax.set_title(f"Figure 1: star rating in {table['year'].iloc[0]} by management strategy (90% CI)")
-    ax.legend(frameon=False)
-    return save_figure(fig, path)
+    ax.set_ylabel("predicted probability (population average)")
+    ax.set_xlabel("star rating")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Figure 1: star rating in {table['year'].iloc[0]} by management strategy\n"
+                 f"(bars: posterior mean; whiskers: {CI_LABEL})", fontsize="medium")
+    legend_outside(ax, title="strategy type")
+    return fig
 
 
 def predicted_category_counts(idata: xr.DataTree, design: RegressionDesign, rows: np.ndarray) -> np.ndarray:
@@ -117,7 +120,7 @@ def predicted_category_counts(idata: xr.DataTree, design: RegressionDesign, rows
     return np.stack([(predicted[rows] == k).sum(axis=0) for k in range(K)])
 
 
-def category_counts_check(idata: xr.DataTree, design: RegressionDesign, path: Path) -> Path:
+def category_counts_check(idata: xr.DataTree, design: RegressionDesign) -> Figure:
     """Observed counts per category (per year, for the study) against predictive 90% intervals.
 
     Frequency weights count: a pattern row with weight w adds w to its observed category and
@@ -134,26 +137,27 @@ def category_counts_check(idata: xr.DataTree, design: RegressionDesign, path: Pa
         observed_counts = np.bincount(design.y[rows], weights=weights[rows], minlength=K)
         lo, mid, hi = np.quantile(counts, [0.05, 0.5, 0.95], axis=1)
         ax.bar(np.arange(K), observed_counts, color="0.8", label="observed")
-        ax.errorbar(np.arange(K), mid, yerr=[mid - lo, hi - mid], fmt="o", color="C3", ms=3, label="predicted 90%")
+        ax.errorbar(np.arange(K), mid, yerr=[mid - lo, hi - mid], fmt="o", color="C3", ms=3,
+                    label=f"predicted: median, {CI_LABEL}")
         ax.set_title(str(group))
         ax.set_xticks(np.arange(K), design.categories)
         ax.set_xlabel(design.outcome)
-    axes[0][0].set_ylabel("count")
-    axes[0][0].legend(frameon=False, fontsize=7)
-    fig.suptitle(f"Posterior predictive check: {design.outcome} counts" + (" per year" if by_year else ""))
-    return save_figure(fig, path)
+    axes[0][0].set_ylabel("count" if design.weights is None else "count (frequency weights)")
+    legend_outside(axes[0][-1], fontsize="small")
+    fig.suptitle(f"Posterior predictive check: {design.outcome} counts" + (" per year" if by_year else ""),
+                 fontsize="medium")
+    return fig
 
 
 def has_strategy(design: RegressionDesign) -> bool:
     return any(name.startswith("strategy_type[") for name in design.effects)
 
 
-def draw_all(model: "OrdinalModel", idata: xr.DataTree, design: RegressionDesign, figdir: Path) -> dict[str, Path]:
+def draw_all(model: "OrdinalModel", idata: xr.DataTree, design: RegressionDesign) -> dict[str, Figure]:
     figures = {}
     if "posterior_predictive" in idata.children:
         name = "ppc_star_counts" if design.outcome == "stars" else "ppc_category_counts"
-        figures[name] = category_counts_check(idata, design, figdir / f"{name}.png")
+        figures[name] = category_counts_check(idata, design)
     if has_strategy(design):
-        table = strategy_probabilities(model, idata, design)
-        figures["figure1_strategy"] = figure1(table, figdir / "figure1_strategy.png")
+        figures["figure1_strategy"] = figure1(strategy_probabilities(model, idata, design))
     return figures

@@ -9,6 +9,7 @@ import xarray as xr
 from helpers_study import synthetic_study
 
 from carestar import drivers
+from carestar.figures import save_figure
 from carestar.study_design import ratings_design
 
 RES = ["spend_per_head", "deprivation", "older_share"]
@@ -124,5 +125,5 @@ def test_tables_and_figure(design, tmp_path):
     assert list(t.columns) == ["block", "mean", "q05", "q95", "rank"]
     assert (t["q05"] <= t["mean"] + 1e-12).all() and (t["mean"] <= t["q95"] + 1e-12).all()
     assert isinstance(drivers.effects_table(dec), pd.DataFrame)
-    path = drivers.figure(dec, tmp_path / "drivers.png")
+    path = save_figure(drivers.figure(dec), tmp_path / "drivers.png")
     assert path.exists() and path.stat().st_size > 1000

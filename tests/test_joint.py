@@ -11,6 +11,7 @@ from helpers_study import synthetic_study
 from scipy.special import logsumexp
 
 from carestar.errors import ConfigError
+from carestar.figures import save_figure, save_figures
 from models.joint import (
     LATENT_NAMES,
     JointModel,
@@ -393,7 +394,7 @@ def test_tables_figures_report_loo(joint_fit, tmp_path):
     dfd = fig1[(fig1.strategy_type == "defender") & (fig1.stars == "3")]["mean"].item()
     assert pro > dfd
     assert np.allclose(fig1.groupby("strategy_type")["mean"].sum(), 1.0)
-    figures = model.figures(idata, prep, tmp_path)
+    figures = save_figures(model.figures(idata, prep), tmp_path)
     assert all(p.exists() for p in figures.values())
     assert "Class 1" in model.report_section(idata, prep)
     heading = model.report_section(idata, prep).splitlines()[0]
@@ -473,9 +474,9 @@ def test_nested_model_postprocess_tables_figures(blocks, tmp_path):
     blocks_reported = set(tables["drivers_variance"]["block"])
     assert ("local practice" in blocks_reported) == ("practice" in blocks)
     assert ("strategy" in blocks_reported) == ("strategy" in blocks)
-    assert set(model.figures(idata, prep, tmp_path)) >= {"figure1_strategy", "drivers"}
+    assert set(model.figures(idata, prep)) >= {"figure1_strategy", "drivers"}
     from carestar import diagnostics as diag
 
-    forest = diag.forest_plot(idata, diag.resolve(idata, model.effects()), tmp_path / "f.png", "")
-    assert forest is not None and forest.stat().st_size > 0
+    forest = diag.forest_figure(idata, model.forest_panels(prep), "")
+    assert forest is not None and save_figure(forest, tmp_path / "f.png").stat().st_size > 0
     assert "Nested model" in model.report_section(idata, prep)

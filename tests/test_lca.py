@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import dirichlet
 
 from carestar.errors import ConfigError, DataError
+from carestar.figures import save_figures
 from carestar.item_responses import IdentificationWarning, ItemResponses, check_n_classes
 from carestar.study import Study
 from models.lca import LatentClassModel, fit_em, row_loglik, simulate
@@ -236,7 +237,7 @@ def test_simulated_150x12x3_converges_after_relabelling(tmp_path):
     assert 0.8 < tables["fit"]["relative_entropy"].iloc[0] <= 1
     assert idata["log_likelihood"]["responses"].shape[-1] == 150
     assert (tmp_path / "item_profiles.png").exists() is False
-    assert m.figures(idata, prep, tmp_path)["item_profiles"].exists()
+    assert save_figures(m.figures(idata, prep), tmp_path)["item_profiles"].exists()
     assert "Chains agree" in m.report_section(idata, prep)
     # one interval width everywhere (90%, as summary.csv): issue 17
     assert "| 90% interval |" in m.report_section(idata, prep) and "94%" not in m.report_section(idata, prep)

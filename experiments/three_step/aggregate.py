@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from carestar.figures import save_figure
+
 APPROACHES = {"joint": "class_effects.csv",
               "three-step (EM)": "three_step_class_effects.csv",
               "three-step (k-means)": "three_step_kmeans_class_effects.csv"}
@@ -142,36 +144,40 @@ def agreement_markdown(agreement: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def figure(fits: pd.DataFrame, path: Path) -> Path:
-    """Per class: each study's 90% interval and mean, by approach, against the truth."""
+def figure(fits: pd.DataFrame):
+    """Per class: each study's 90% interval and mean, by approach, against the truth; the
+    studies on the x axis by their seed, the legend outside the data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from carestar.figures import legend_outside
+
     fits = fits[fits["class"] != fits["class"].min()]
     classes = sorted(fits["class"].unique())
     approaches = [a for a in APPROACHES if a in set(fits["approach"])]
-    study = {s: i for i, s in enumerate(sorted(fits["seed"].unique()))}  # x position
+    seeds = sorted(int(s) for s in fits["seed"].unique())
+    study = {s: i for i, s in enumerate(seeds)}  # x position
     step = 0.8 / len(approaches)
-    fig, axes = plt.subplots(1, len(classes), figsize=(5 * len(classes), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(classes), figsize=(4.5 * len(classes) + 2.2, 4), squeeze=False)
     for ax, cls in zip(axes[0], classes):
         for j, approach in enumerate(approaches):
             g = fits[(fits["class"] == cls) & (fits["approach"] == approach)].sort_values("seed")
-            x = g["seed"].map(study).to_numpy() + (j - (len(approaches) - 1) / 2) * step
+            x = g["seed"].astype(int).map(study).to_numpy() + (j - (len(approaches) - 1) / 2) * step
             ax.errorbar(x, g["mean"], yerr=np.clip([g["mean"] - g["q05"], g["q95"] - g["mean"]],
                                                    0, None),
                         fmt="o", ms=3, capsize=2, color=f"C{j}", label=approach)
         truth = fits.loc[fits["class"] == cls, "truth"].iloc[0]
         ax.axhline(truth, color="black", lw=1, ls="--", label="truth")
-        ax.set_title(f"class {cls} effect (vs class 1)")
-        ax.set_xlabel("synthetic study")
-    axes[0][0].set_ylabel("effect on the latent rating scale (90% interval)")
-    axes[0][0].legend(frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+        ax.set_xticks(range(len(seeds)), [str(s) for s in seeds],
+                      rotation=90 if len(seeds) > 24 else 0, fontsize="small")
+        ax.set_xlim(-0.6, len(seeds) - 0.4)
+        ax.set_title(f"class {cls} effect (vs class 1)", fontsize="medium")
+        ax.set_xlabel("synthetic study (seed)")
+    axes[0][0].set_ylabel("effect on the latent logit scale (90% interval)")
+    legend_outside(axes[0][-1], fontsize="small")
+    return fig
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     summary.to_csv(args.out / "summary.csv", index=False)
     agreement_table.to_csv(args.out / "agreement.csv", index=False)
     conv.to_csv(args.out / "convergence.csv", index=False)
-    figure(fits, args.out / "three_step.png")
+    save_figure(figure(fits), args.out / "three_step.png")
     text = (f"# Three-step comparison: result\n\nSweep: `{args.sweep}` "
             f"({fits['seed'].nunique()} synthetic studies).\n\n{markdown(summary)}\n\n"
             + (f"{convergence_markdown(conv)}\n\n" if not conv.empty else ""))

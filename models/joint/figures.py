@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.figure import Figure
 
 from carestar.study_design import STRATEGY_LEVELS
 from models import ordinal_figures
@@ -65,8 +65,7 @@ def strategy_probabilities(model: "JointModel", idata: xr.DataTree, prep: "Prepa
     return pd.DataFrame(rows)
 
 
-def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint", figdir: Path
-             ) -> dict[str, Path]:
+def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint") -> dict[str, Figure]:
     from types import SimpleNamespace
 
     from carestar import drivers
@@ -74,11 +73,11 @@ def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint", fig
 
     figures = {}
     table = strategy_probabilities(model, idata, prep)
-    figures["figure1_strategy"] = ordinal_figures.figure1(table, figdir / "figure1_strategy.png")
+    figures["figure1_strategy"] = ordinal_figures.figure1(table)
     labels = ((prep.truth or {}).get("local_practice") or {}).get("item_labels")
     view = SimpleNamespace(responses=prep.responses, n_classes=prep.n_classes,
                            class_labels=prep.class_labels, item_labels=labels)
-    figures["item_profiles"] = item_profiles_figure(idata, view, figdir / "item_profiles.png")
+    figures["item_profiles"] = item_profiles_figure(idata, view)
     dec = drivers.decompose(idata, prep.design, link=model.link, omit=model.fixed_at_zero())
-    figures["drivers"] = drivers.figure(dec, figdir / "drivers.png")
+    figures["drivers"] = drivers.figure(dec)
     return figures

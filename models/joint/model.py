@@ -104,7 +104,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -113,8 +112,10 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from matplotlib.figure import Figure
 
 from carestar.errors import ConfigError, DataError
+from carestar.figures import LINK_SCALES, ForestPanel
 from carestar.item_responses import ItemResponses, check_n_classes
 from carestar.likelihood import group_effects
 from carestar.modelling import Model
@@ -438,10 +439,28 @@ class JointModel(Model):
                 priors=self.priors))
         return out
 
-    def figures(self, idata: xr.DataTree, prep: PreparedJoint, figdir: Path) -> dict[str, Path]:
+    def forest_panels(self, prep: PreparedJoint) -> list[ForestPanel]:
+        scale = LINK_SCALES[self.link]
+        reference = self.reference.get("strategy_type", "defender")
+        return [
+            ForestPanel("Effects on the rating (a positive one moves ratings up)",
+                        ("beta", "stance_effects", "class_effects_free"),
+                        f"effect on the {scale} scale\n(strategy types vs {reference}; resources per SD;"
+                        " classes vs class 1, the lowest use)"),
+            ForestPanel("Year effects (vs the mean year)", ("year_effect",), f"year effect, {scale} scale"),
+            ForestPanel("Class shares (classes in order of use)", ("class_shares",),
+                        "share of organisations (probability)", zero_line=False),
+            ForestPanel("Organisation SD, Likert loadings", ("org_sd", "loadings"),
+                        f"SD of the organisation intercepts ({scale});\nloading per SD of a stance",
+                        zero_line=False),
+            ForestPanel("Cutpoints (reference class, x = 0)", ("cutpoints",),
+                        f"cutpoint on the {scale} scale", zero_line=False),
+        ]
+
+    def figures(self, idata: xr.DataTree, prep: PreparedJoint) -> dict[str, Figure]:
         from models.joint import figures
 
-        return figures.draw_all(self, idata, prep, Path(figdir))
+        return figures.draw_all(self, idata, prep)
 
     def report_section(self, idata: xr.DataTree, prep: PreparedJoint) -> str:
         return summaries.report_section(self, idata, prep, BLOCKS)

@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,8 +89,10 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from matplotlib.figure import Figure
 
 from carestar.errors import ConfigError
+from carestar.figures import ForestPanel
 from carestar.item_responses import ItemResponses, check_n_classes
 from carestar.modelling import Model
 from models.lca import posterior, summaries
@@ -400,17 +401,22 @@ class LatentClassModel(Model):
     def tables(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, pd.DataFrame]:
         return summaries.tables(self, idata, prepared)
 
-    def figures(self, idata: xr.DataTree, prepared: PreparedLCA, figdir: Path) -> dict[str, Path]:
-        """``item_profiles.png`` (the study's Figure 2 by class) and ``class_membership.png``."""
+    def forest_panels(self, prepared: PreparedLCA) -> list[ForestPanel]:
+        return [
+            ForestPanel("Class shares (classes in order of use, class 1 the lowest)", ("class_shares",),
+                        "share of organisations (probability)", zero_line=False),
+            ForestPanel("Covariates of class membership", ("class_coefs",),
+                        "effect on the log odds of each class vs class 1, per unit of the covariate"),
+        ]
+
+    def figures(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, Figure]:
+        """``item_profiles`` (the study's Figure 2 by class) and ``class_membership``."""
         from models.lca.figures import class_membership_figure, item_profiles_figure
 
-        figdir = Path(figdir)
-        figdir.mkdir(parents=True, exist_ok=True)
         membership = self.class_membership(idata, prepared)
         return {
-            "item_profiles": item_profiles_figure(idata, prepared, figdir / "item_profiles.png"),
-            "class_membership": class_membership_figure(membership, prepared,
-                                                        figdir / "class_membership.png"),
+            "item_profiles": item_profiles_figure(idata, prepared),
+            "class_membership": class_membership_figure(membership, prepared),
         }
 
     def report_section(self, idata: xr.DataTree, prepared: PreparedLCA) -> str:

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import arviz as az
+import arviz_plots as azp
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carestar.figures import save_figure
+from carestar.figures import CI_LABEL, ForestPanel, save_figure
 
 CI_PROB = 0.9
 log = logging.getLogger("carestar")
@@ -158,20 +160,133 @@ def gate_lines(diagnostics: dict[str, Any]) -> list[tuple[str, float, float, boo
     return lines
 
 
-def forest_plot(idata: xr.DataTree, var_names: list[str], path: Path, title: str) -> Path | None:
-    """Posterior means with 90% intervals of the named variables (those with no elements,
-    e.g. the effects of a nested model without predictors, are left out)."""
+def forest_figure(idata: xr.DataTree, panels: list[ForestPanel], title: str):
+    """Posterior means with 50% and 90% equal-tailed intervals, one panel per scale
+    (``ForestPanel``: effects apart from probabilities and SDs), each with the x label
+    naming its scale and, for effects, a line at 0. Variables with no elements (the
+    effects of a nested model without predictors) are left out; None if nothing is left
+    or the run is a point estimate."""
     if is_mode_only(idata):
         return None
-    var_names = [v for v in var_names if idata["posterior"][v].size]
-    if not var_names:
+    rows = [(panel, _forest_rows(idata, panel)) for panel in panels]
+    rows = [(panel, r) for panel, r in rows if r]
+    if not rows:
         return None
+    heights = [0.25 * len(r) + 0.35 for _, r in rows]  # the axes; each panel's labels need ~1.2 in
+    fig, axes = plt.subplots(len(rows), 1, figsize=(7.5, sum(heights) + 1.25 * len(rows) + 0.8),
+                             height_ratios=heights, squeeze=False, layout="constrained")
+    for ax, (panel, elements) in zip(axes[:, 0], rows):
+        y = np.arange(len(elements))[::-1]
+        for yi, (_, draws) in zip(y, elements):
+            q05, q25, q75, q95 = np.quantile(draws, [0.05, 0.25, 0.75, 0.95])
+            ax.plot([q05, q95], [yi, yi], color="C0", lw=1.2, solid_capstyle="butt")
+            ax.plot([q25, q75], [yi, yi], color="C0", lw=3.5, solid_capstyle="butt")
+            ax.plot([draws.mean()], [yi], "o", color="white", mec="C0", ms=4.5, zorder=3)
+        if panel.zero_line:
+            ax.axvline(0.0, color="0.25", lw=1.0, ls="--", zorder=1.5, gid="zero_line")
+        ax.set_yticks(y, [label for label, _ in elements], fontsize="small")
+        ax.set_ylim(-0.7, len(elements) - 0.3)
+        ax.set_xlabel(panel.xlabel)
+        ax.set_title(panel.title, fontsize="medium", loc="left")
+        ax.grid(axis="x", color="0.92", lw=0.6)
+        ax.set_axisbelow(True)
+    fig.suptitle(f"{title}\n(dot: posterior mean; thick: 50%, thin: {CI_LABEL})", fontsize="medium")
+    return fig
+
+
+MAX_FOREST_ROWS = 40
+
+
+def _forest_rows(idata: xr.DataTree, panel: ForestPanel) -> list[tuple[str, np.ndarray]]:
+    """(label, draws) of every element of the panel's variables; a variable's name is left
+    off its elements' labels when it is the panel's only one and has several, and off the
+    effects' (``beta``: the coordinates are the effects' names)."""
+    names = [n for n in resolve(idata, list(panel.var_names)) if idata.posterior[n].size]
+    rows = []
+    for name in names:
+        elements = _elements(idata.posterior[name])
+        for label, draws in elements:
+            if label != name and (len(names) > 1 or len(elements) == 1) and name != "beta":
+                label = f"{name}[{label}]"
+            rows.append((label, np.asarray(draws).ravel()))
+    return rows[:MAX_FOREST_ROWS]
+
+
+def _elements(da: xr.DataArray) -> list[tuple[str, xr.DataArray]]:
+    """Each element of a posterior variable: its coordinate label and its (chain, draw)
+    draws, in the order of the variable's values (C order)."""
+    other = [d for d in da.dims if d not in ("chain", "draw")]
+    if not other:
+        return [(str(da.name), da)]
+    flat = da.stack(__element__=other).transpose("__element__", ...)
+    return [(", ".join(str(flat[d].values[i]) for d in other),
+             flat.isel(__element__=i).drop_vars(["__element__", *other], errors="ignore"))
+            for i in range(flat.sizes["__element__"])]
+
+
+MAX_RANK_PANELS = 8
+
+
+def rank_figure(idata: xr.DataTree, var_names: list[str]):
+    """Rank plots of the monitored parameters (``arviz_plots.plot_rank``: each chain's
+    fractional-rank ECDF minus the uniform CDF; chains that sample the same posterior stay
+    near 0): the ``MAX_RANK_PANELS`` elements with the largest r_hat, worst first, each
+    panel with the multi-chain uniformity test's p-value. None for a point estimate."""
+    if is_mode_only(idata) or not var_names:
+        return None
+    post = idata.posterior.to_dataset()[var_names]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pc = az.plot_forest(idata, var_names=var_names, combined=True, ci_probs=(0.5, CI_PROB), backend="matplotlib")
+        rhat = az.rhat(post)
+    scored = []
+    for name in var_names:
+        for (label, draws), r in zip(_elements(post[name]), np.asarray(rhat[name]).ravel()):
+            key = name if label == name else f"{name}[{label}]"
+            scored.append((-np.nan_to_num(float(r), nan=np.inf), key, draws))
+    scored.sort(key=lambda t: t[0])
+    data = {key: draws for _, key, draws in scored[:MAX_RANK_PANELS]}
+    tree = xr.DataTree.from_dict({"posterior": xr.Dataset(data)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pc = azp.plot_rank(tree, backend="matplotlib", col_wrap=4)
     fig = pc.get_viz("figure")
-    fig.suptitle(title)
-    return save_figure(fig, path)
+    n_all = len(scored)
+    fig.set_size_inches(12, 2.6 * int(np.ceil(len(data) / 4)) + 0.9)
+    for ax in fig.axes:
+        ax.set_xlabel("fractional rank")
+        ax.set_ylabel("ECDF − uniform")
+        ax.axhline(0.0, color="0.6", lw=0.6, zorder=0)
+    fig.suptitle(f"Rank plots per chain: the {len(data)} parameter(s) with the largest r_hat of {n_all} "
+                 "monitored\n(near 0: the chains agree; p: multi-chain uniformity test at level alpha, "
+                 "the points that make it fail highlighted)", fontsize="medium")
+    return fig
+
+
+def loo_pit_figure(idata: xr.DataTree):
+    """LOO-PIT calibration (``arviz_plots.plot_loo_pit``): the ECDF of each observation's
+    leave-one-out probability integral transform minus the uniform CDF, for an observed
+    variable with a pointwise log likelihood and posterior predictive draws (a calibrated
+    model stays near 0). None when the run has no such variable, or is a point estimate."""
+    if is_mode_only(idata) or not {"log_likelihood", "posterior_predictive", "observed_data"} <= set(idata.children):
+        return None
+    shared = [n for n in idata.log_likelihood.data_vars
+              if n in idata.posterior_predictive.data_vars and n in idata.observed_data.data_vars
+              and idata.observed_data[n].dims == idata.log_likelihood[n].dims[2:]]
+    if not shared:
+        return None
+    name = shared[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pc = azp.plot_loo_pit(idata, var_names=[name], backend="matplotlib")
+    fig = pc.get_viz("figure")
+    fig.set_size_inches(7, 3.6)
+    for ax in fig.axes:
+        ax.set_xlabel("LOO-PIT value")
+        ax.set_ylabel("ECDF − uniform CDF")
+        ax.set_title(f"{name}: LOO-PIT calibration", fontsize="medium")
+    fig.suptitle("Leave-one-out predictive calibration (near 0: calibrated;\np: uniformity test at level "
+                 "alpha, the points that make it fail highlighted)", fontsize="medium")
+    return fig
 
 
 # --- comparing runs (carestar.compare) -------------------------------------------------

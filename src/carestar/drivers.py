@@ -29,8 +29,6 @@ Results are labelled xarray objects (``decompose``) summarised by ``variance_tab
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -185,18 +183,17 @@ def ranking(dec: xr.Dataset) -> list[str]:
     return [b for b, r in zip(t["block"], t["rank"]) if not np.isnan(r)]
 
 
-def figure(dec: xr.Dataset, path: Path) -> Path:
-    """Two panels: share of latent variance per block; standardised effects (90% intervals)."""
+def figure(dec: xr.Dataset):
+    """Two panels: share of latent variance per block; standardised effects (90% intervals).
+    Returns the matplotlib figure (the run saves it)."""
     import matplotlib.pyplot as plt
-
-    from carestar.figures import save_figure
 
     shares = variance_table(dec)
     effects = effects_table(dec)
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * max(len(effects), len(shares)) + 2))
     for ax, t, label, xlabel in (
-        (axes[0], shares, "block", "share of latent rating variance"),
-        (axes[1], effects, "term", "effect per latent SD"),
+        (axes[0], shares, "block", "share of the latent rating variance (proportion)"),
+        (axes[1], effects, "term", "standardised effect, in SDs of the latent rating"),
     ):
         y = np.arange(len(t))[::-1]
         colours = [f"C{list(BLOCKS).index(b)}" if b in BLOCKS else "0.6"
@@ -208,6 +205,6 @@ def figure(dec: xr.Dataset, path: Path) -> Path:
         ax.set_yticks(y, t[label])
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_xlabel(xlabel)
-    axes[0].set_title("What drives the star rating (90% intervals)")
-    axes[1].set_title("Standardised effects")
-    return save_figure(fig, path)
+    axes[0].set_title("What drives the star rating (90% intervals)", fontsize="medium")
+    axes[1].set_title("Standardised effects (90% intervals)", fontsize="medium")
+    return fig

@@ -9,13 +9,15 @@ then ``tables``, ``figures`` and ``report_section`` for the run directory.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pymc as pm
 import pytensor
 import xarray as xr
+from matplotlib.figure import Figure
+
+from carestar.figures import ForestPanel
 
 
 def reproducible_compilation() -> None:
@@ -64,10 +66,17 @@ class Model:
         """Posterior variables shown in the forest plot and compared across runs."""
         return []
 
+    def forest_panels(self, prepared: Any) -> list[ForestPanel]:
+        """The forest plot's panels: the ``effects`` grouped by scale, each x axis naming
+        its scale (and the reference category of a contrast). Default: one panel."""
+        return [ForestPanel("Parameters", tuple(self.effects()), "posterior value", zero_line=True)]
+
     def tables(self, idata: xr.DataTree, prepared: Any) -> dict[str, pd.DataFrame]:
         return {}
 
-    def figures(self, idata: xr.DataTree, prepared: Any, figdir: Path) -> dict[str, Path]:
+    def figures(self, idata: xr.DataTree, prepared: Any) -> dict[str, Figure]:
+        """The model's own figures, by file stem (``figures/<name>.png``), as matplotlib
+        figures; the run saves them (``carestar.figures.save_figures``)."""
         return {}
 
     def report_section(self, idata: xr.DataTree, prepared: Any) -> str:

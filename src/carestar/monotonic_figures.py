@@ -5,12 +5,11 @@ step pattern (cumulative share of the whole effect at each level, 90% intervals)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from carestar.figures import plt, save_figure
+from carestar.figures import plt
 from carestar.monotonic import cumulative
 
 __all__ = ["monotonic_table", "monotonic_markdown", "step_pattern_figure"]
@@ -81,7 +80,7 @@ def monotonic_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def step_pattern_figure(table: pd.DataFrame, path: Path) -> Path:
+def step_pattern_figure(table: pd.DataFrame) -> Figure:
     """For each term: the cumulative share of its total effect reached at each level, with
     90% intervals, against the straight line of equal steps (a linear effect)."""
     terms = list(dict.fromkeys(table["term"]))
@@ -104,4 +103,4 @@ def step_pattern_figure(table: pd.DataFrame, path: Path) -> Path:
         ax.set_ylabel("share of the total effect reached")
         ax.set_title(f"{term}: total effect {total['mean']:.2f}", fontsize=10)
         ax.legend(fontsize=8, loc="upper left")
-    return save_figure(fig, path)
+    return fig

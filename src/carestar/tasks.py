@@ -26,6 +26,7 @@ from carestar.mode import (
     posterior_mean_point,
 )
 from carestar.report import write_report
+from carestar.run_figures import sampled_run_figures, write_run_figures
 from carestar.runs import RunDirectory, Stopwatch, config_hash, git_state, package_versions
 from carestar.sampling import check_sampler, sample
 from carestar.terminal import print_verdict, stage_line
@@ -133,11 +134,8 @@ def _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model
         summary.to_csv(run.file("summary.csv"))
         run.write_json("diagnostics.json", diagnostics)
         tables = _write_tables(run, model.tables(idata, prepared))
-        figdir = run.folder("figures")
-        figures = model.figures(idata, prepared, figdir)
-        forest = diag.forest_plot(idata, effects, figdir / "forest_effects.png", "Effects (50% and 90% intervals)")
-        if forest is not None:
-            figures = {"forest_effects": forest, **figures}
+        figures = write_run_figures(sampled_run_figures(model, idata, prepared), run.folder("figures"),
+                                    diagnostics)
         write_report(
             run.file("report.md"),
             title=f"carestar run: model={model.name}, data={data.source}",
@@ -163,7 +161,7 @@ def _fit_without_sampling(cfg, run_path, clock, data, model, prepared) -> dict[s
         result = model.fit(prepared, seed=int(cfg.seed))
     with clock.stage("write"):
         tables = _write_tables(run, result.tables())
-        figures = model.figures(result, prepared, run.folder("figures"))
+        figures = write_run_figures(model.figures(result, prepared), run.folder("figures"), None)
         lines = [f"# carestar run: model={model.name}, data={data.source}", "",
                  f"Reproduce with `{command_line()}`.", "", model.report_section(result, prepared), ""]
         lines += [f"![{name}](figures/{path.name})" for name, path in figures.items()]
