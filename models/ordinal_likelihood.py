@@ -296,7 +296,8 @@ def _family_observed_log_prob(link: str, eta, cutpoints, y, n_categories: int, l
     - sratio / cratio: the sequence starts at the floor, so
       ``log P(y | y >= l) = sum_{l <= j < y} log q_j + [y < K-1] log(1 - q_y)`` with ``q_j``
       the probability of going on past ``j`` (``1 - F(x_j)`` for sratio, ``F(x_j)`` for
-      cratio): no normalising sum;
+      cratio): no normalising sum; for a symmetric ``F`` (logit, probit) each term is one
+      ``log F(+-x_j)``;
     - acat: ``log P~_k = sum_j log(1 - F(x_j)) + D_k``, ``D_k = sum_{j<k} d_j``,
       ``d_j = log F(x_j) - log(1 - F(x_j))`` (``= x_j`` for the logit link); the first sum is
       the same for every k and cancels when normalising over the awarded ``k >= l``:
@@ -307,12 +308,16 @@ def _family_observed_log_prob(link: str, eta, cutpoints, y, n_categories: int, l
     x = sign * (eta[..., None] - cutpoints)  # (N, K-1)
     floor = pt.as_tensor(np.zeros(1, dtype=int) if lowest is None else np.asarray(lowest, int))[:, None]
     if family in ("sratio", "cratio"):
-        lF, lS = log_cdf(link, x), log_sf(link, x)
-        go_on, stop = (lS, lF) if family == "sratio" else (lF, lS)
         j = pt.arange(K - 1)
         passed = pt.and_(pt.ge(j, floor), pt.lt(j, y[:, None]))
         stopped = pt.eq(j, y[:, None])
-        return pt.where(passed, go_on, 0.0).sum(axis=-1) + pt.where(stopped, stop, 0.0).sum(axis=-1)
+        if link == "cloglog":
+            lF, lS = log_cdf(link, x), log_sf(link, x)
+            go_on, stop = (lS, lF) if family == "sratio" else (lF, lS)
+            return pt.where(passed, go_on, 0.0).sum(axis=-1) + pt.where(stopped, stop, 0.0).sum(axis=-1)
+        # a symmetric F: log(1 - F(x)) = log F(-x), so one log F per threshold
+        flip = pt.where(passed, -1.0 if family == "sratio" else 1.0, 1.0 if family == "sratio" else -1.0)
+        return pt.where(pt.or_(passed, stopped), log_cdf(link, flip * x), 0.0).sum(axis=-1)
     d = x if link == "logit" else log_cdf(link, x) - log_sf(link, x)
     D = pt.concatenate([pt.zeros_like(d[..., :1]), pt.cumsum(d, axis=-1)], axis=-1)  # (N, K)
     k = pt.arange(K)
