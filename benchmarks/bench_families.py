@@ -116,12 +116,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds over the families")
     parser.add_argument("--evaluations", type=int, default=2000,
                         help="log density + gradient evaluations timed per family (0: none)")
+    parser.add_argument("--append", action="store_true", help="add the rounds to those recorded in families.json")
     options = parser.parse_args(argv)
     record = RESULTS.with_suffix(".json")
     saved = json.loads(record.read_text()) if record.exists() else {"rows": [], "costs": {}}
     costs = gradient_cost(options.evaluations) if options.evaluations else saved["costs"]
-    rows = []
-    for r in range(options.rounds):
+    rows = saved["rows"] if options.append else []  # --append: more rounds after the recorded ones
+    first = max((r["round"] for r in rows), default=0)
+    for r in range(first, first + options.rounds):
         for family in FAMILIES:
             rows.append({"round": r + 1, **fit_once(family)})
             print(rows[-1], flush=True)
