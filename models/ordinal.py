@@ -1,4 +1,7 @@
-"""Cumulative link (ordinal) regression of star ratings, or of any ordered outcome.
+"""Ordinal regression of star ratings, or of any ordered outcome: the cumulative link model
+below, or (``model.family``) the stopping ratio, continuation ratio and adjacent category
+families, whose math is in ``models/ordinal_likelihood.py``: the same linear predictor, priors
+and regime floor, with free (unordered) thresholds.
 
 Math
 ----
@@ -75,6 +78,9 @@ from models.ordinal_likelihood import (FAMILIES, LINKS, category_probabilities, 
 
 log = logging.getLogger("carestar")
 
+FAMILY_NAMES = {"cumulative": "cumulative link", "sratio": "stopping ratio", "cratio": "continuation ratio",
+                "acat": "adjacent category"}  # the report's words for model.family
+
 DEFAULT_PRIORS: dict[str, dict[str, float]] = {  # conf/model/ordinal.yaml; carestar.priors says why
     "effects": {"sigma": 2.5},
     "group_sd": {"sigma": 1.0},
@@ -84,23 +90,26 @@ DEFAULT_PRIORS: dict[str, dict[str, float]] = {  # conf/model/ordinal.yaml; care
 }
 
 
-def ordered_student_t(name: str, nu: float, sigma: float, start: np.ndarray, dims: str):
-    """Increasing values, each ``Student-t(nu, 0, sigma)``: the density of i.i.d. draws
-    restricted to the ordered region (PyMC's ``ordered`` transform), whose prior draws are the
-    sorted i.i.d. draws (order statistics have exactly that density), started at ``start``
-    (the prior's centre, all equal, is not ordered)."""
+def student_t_cutpoints(name: str, nu: float, sigma: float, start: np.ndarray, dims: str,
+                        ordered_values: bool = True):
+    """Cutpoints, each ``Student-t(nu, 0, sigma)``, started at ``start`` (through the
+    distribution's support point: a PyMC ``initval`` would stop ``sampling.log_density``
+    from rewriting the model). ``ordered_values``: increasing, the density of i.i.d. draws
+    restricted to the ordered region (PyMC's ``ordered`` transform), whose prior draws are
+    the sorted i.i.d. draws (order statistics have exactly that density); else free (the
+    non-cumulative families, as brms), i.i.d. draws."""
     start = np.asarray(start, float)
 
-    def sorted_draws(nu, mu, sigma, size):
-        draws = pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma, size=size)
-        return pt.sort(draws, axis=-1) if draws.type.ndim else draws
+    def draws(nu, mu, sigma, size):
+        values = pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma, size=size)
+        return pt.sort(values, axis=-1) if ordered_values and values.type.ndim else values
 
     return pm.CustomDist(
         name, nu, 0.0, sigma,
-        dist=sorted_draws,
+        dist=draws,
         logp=lambda value, nu, mu, sigma: pm.logp(pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma), value),
         support_point=lambda rv, size, nu, mu, sigma: pt.as_tensor(start),
-        transform=ordered, shape=start.shape, dims=dims,
+        shape=start.shape, dims=dims, **({"transform": ordered} if ordered_values else {}),
     )
 
 
@@ -217,11 +226,8 @@ class OrdinalModel(Model):
             eta = eta + np.zeros(design.n)  # one value per row, even for y ~ 1
             nu, sigma = self._prior("cutpoints", "nu"), self._prior("cutpoints", "sigma")
             start = observed_cutpoints(self.link, design, self.family)
-            if self.family == "cumulative":
-                cutpoints = ordered_student_t("cutpoints_at_mean", nu, sigma, start=start, dims="cutpoint")
-            else:  # brms: free thresholds, each Student-t
-                cutpoints = pm.StudentT("cutpoints_at_mean", nu=nu, mu=0.0, sigma=sigma, dims="cutpoint",
-                                        initval=start)
+            cutpoints = student_t_cutpoints("cutpoints_at_mean", nu, sigma, start, "cutpoint",
+                                            ordered_values=self.family == "cumulative")  # brms: others free
             thresholds, shift = cutpoints, 0.0
             if design.cs is not None:
                 model.add_coords({"cs_column": design.cs_columns,
@@ -360,7 +366,8 @@ class OrdinalModel(Model):
         mode = (f"year {self.year}" if self.year is not None
                 else "whole panel" if design.period is not None else "all rows")
         text = (
-            f"{self.family.capitalize()} {self.link} model of `{design.outcome}` ({len(design.categories)} "
+            f"Ordinal regression, family `{self.family}` ({FAMILY_NAMES[self.family]}), link "
+            f"`{self.link}`, of `{design.outcome}` ({len(design.categories)} "
             f"ordered categories: {', '.join(design.categories)}), {mode}, {design.n} rows, "
             f"effects: {', '.join(design.effects + [f'mo({t.name})' for t in design.monotonic]) or 'none'}"
             + (f"; category-specific (one per threshold): {', '.join(design.cs_columns)}" if design.cs is not None
