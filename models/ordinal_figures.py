@@ -144,7 +144,8 @@ def category_counts_check(idata: xr.DataTree, design: RegressionDesign) -> Figur
         ax.set_xlabel(design.outcome)
     axes[0][0].set_ylabel("count" if design.weights is None else "count (frequency weights)")
     legend_outside(axes[0][-1], fontsize="small")
-    fig.suptitle(f"Posterior predictive check: {design.outcome} counts" + (" per year" if by_year else ""),
+    counted = "star" if design.outcome == "stars" else design.outcome
+    fig.suptitle(f"Posterior predictive check: {counted} counts" + (" per year" if by_year else ""),
                  fontsize="medium")
     return fig
 

@@ -297,6 +297,6 @@ def test_bad_input_is_refused_before_any_work(case, entry, valid_study, tmp_path
 
 
 def test_the_catalogue_only_grows():
-    """The count of bad inputs refused cleanly (issue 12 closed with 69; issue 14: 74)."""
-    assert len(CASES) >= 74
+    """The count of bad inputs refused cleanly (issue 12 closed with 69; issue 14: 74; cs(), mo(), model=country: 86)."""
+    assert len(CASES) >= 86
     assert len({c.name for c in CASES}) == len(CASES)

@@ -65,7 +65,7 @@ def study():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("family", "link"), [("sratio", "logit"), ("cratio", "cloglog")])
-def test_every_step_after_sampling_works_for_the_family(smoke_run, study, family, link, tmp_path):
+def test_every_step_after_sampling_works_for_the_family(smoke_run, study, family, link):
     """On the default study (the 2006-2008 floor: no 0 stars), with the smoke run's draws:
     the pointwise log likelihood is the family's probability by its definition, PSIS-LOO
     runs on it, the predictive draws respect the floor, and the PPC, Figure 1, its table and
@@ -100,9 +100,9 @@ def test_every_step_after_sampling_works_for_the_family(smoke_run, study, family
     assert (replicated[..., design.lowest == 1] >= 1).all()
     assert set(np.unique(replicated)) == {0, 1, 2, 3}  # 0 stars still drawn before 2006
 
-    figures = model.figures(tree, design, tmp_path)
+    figures = model.figures(tree, design)
     for name in ("ppc_star_counts", "figure1_strategy"):
-        assert figures[name].stat().st_size > 10_000, name
+        assert figures[name].axes and all(ax.has_data() for ax in figures[name].axes if ax.get_visible()), name
     table = model.tables(tree, design)["figure1_probabilities"]
     assert sorted(table["stars"].astype(str).unique()) == ["1", "2", "3"]  # 2007: no 0 stars
     assert table.groupby("strategy_type")["mean"].sum().between(0.999, 1.001).all()

@@ -143,6 +143,7 @@ def test_default_run_figures_read_as_a_paper_needs(ordinal_figures):
     rank = figures["rank_plots"]
     assert len(rank.axes) == 8 and all(ax.get_xlabel() == "fractional rank" for ax in rank.axes)
     assert figures["loo_pit"].axes[0].get_xlabel() == "LOO-PIT value"
+    assert figures["ppc_star_counts"].get_suptitle() == "Posterior predictive check: star counts per year"
 
 
 @pytest.mark.slow
