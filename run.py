@@ -18,9 +18,7 @@ from omegaconf import DictConfig  # noqa: E402
 
 from carestar.errors import EXIT_USER_ERROR, user_error  # noqa: E402
 from carestar.interrupts import RunInterrupted  # noqa: E402
-from carestar.launchers import register_resolvers  # noqa: E402
 
-register_resolvers()
 # A single run's verdicts (a sweep's are read back from its job folders: carestar.sweep_outcome)
 gates_failed: list[str] = []  # runs written, marked failed: exit status 3
 not_reproduced: list[str] = []  # task=reproduce did not match: exit status 4

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 # Exit statuses of ``python run.py`` (README "Exit status"): 0 success; 1 a sweep had failed
 # jobs; 2 bad input or configuration; 3 the run completed but failed its diagnostic gates;
 # 4 task=reproduce did not get the recorded result; 130 / 143 interrupted by SIGINT / SIGTERM.
+EXIT_JOB_FAILED = 1  # a sweep: one of its jobs failed
 EXIT_USER_ERROR = 2
 EXIT_GATES_FAILED = 3
 EXIT_NOT_REPRODUCED = 4

@@ -2,7 +2,7 @@
 resolver that sizes a parallel sweep from the sampler.
 
 ``hydra/launcher=parallel`` (``conf/hydra/launcher/parallel.yaml``: hydra-joblib-launcher)
-runs as many jobs at once as the machine has cores for (``${carestar_parallel_jobs:
+runs as many jobs at once as the machine has cores for (``${carestar.parallel_jobs:
 ${sampler.cores}}``: the CPU count divided by the cores each job's sampler uses);
 ``hydra/launcher=slurm`` (hydra-submitit-launcher) submits one Slurm job per sweep point
 with ``cpus_per_task`` from the sampler; ``hydra/launcher=submitit_local`` runs them as
@@ -25,10 +25,6 @@ def parallel_jobs(cores_per_job: Any) -> int:
     cores = max(1, int(cores_per_job or 1))
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, available // cores)
-
-
-def register_resolvers() -> None:
-    OmegaConf.register_new_resolver("carestar_parallel_jobs", parallel_jobs, replace=True)
 
 
 def runs_in_parallel(hydra_cfg: Any) -> bool:

@@ -5,6 +5,8 @@
   one model (simulate, compare, select_classes, reproduce, sbc).
 * ``${carestar.catalogue:}``: the tasks and config options ``python run.py --help`` lists
   (``carestar.catalogue``).
+* ``${carestar.parallel_jobs:${sampler.cores}}``: how many jobs ``hydra/launcher=parallel`` runs
+  at once (``carestar.launchers.parallel_jobs``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ def catalogue() -> str:
 
 
 def register() -> None:
-    for name, resolver in (("carestar.run_folder", run_folder), ("carestar.catalogue", catalogue)):
+    from carestar.launchers import parallel_jobs
+
+    for name, resolver in (("carestar.run_folder", run_folder), ("carestar.catalogue", catalogue),
+                           ("carestar.parallel_jobs", parallel_jobs)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)

@@ -23,10 +23,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from carestar.errors import EXIT_GATES_FAILED, EXIT_NOT_REPRODUCED
+from carestar.errors import EXIT_GATES_FAILED, EXIT_JOB_FAILED, EXIT_NOT_REPRODUCED
 
 OUTCOME = Path(".hydra") / "outcome.json"
-EXIT_JOB_FAILED = 1
 
 
 @dataclass
