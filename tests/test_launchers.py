@@ -91,7 +91,6 @@ def test_a_two_job_sweep_through_a_launcher_writes_complete_runs(launcher, tmp_p
 
 
 def test_the_slurm_config_sizes_each_job_from_the_sampler():
-    from conftest import compose_config  # noqa: F401  (the job config the launcher config reads)
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
