@@ -112,6 +112,25 @@ def runnable_commands() -> list[str]:
     return list(dict.fromkeys(found))  # identical commands (the same fit) run once
 
 
+def command_chains() -> list[list[str]]:
+    """The runnable commands, split into chains that can run apart: a command that reads a
+    run (``run=DIR``) follows the command that wrote it (``hydra.run.dir=DIR``)."""
+    chains: list[list[str]] = []
+    writer: dict[str, list[str]] = {}
+    for command in runnable_commands():
+        words = bash_words(command)
+        reads = [w.split("=", 1)[1] for w in words if w.startswith("run=")]
+        chain = next((writer[r] for r in reads if r in writer), None)
+        if chain is None:
+            chain = []
+            chains.append(chain)
+        chain.append(command)
+        for w in words:
+            if w.startswith("hydra.run.dir="):
+                writer[w.split("=", 1)[1]] = chain
+    return chains
+
+
 def fast(command: str) -> str:
     words = bash_words(command)
     if words[:2] != ["python", "run.py"]:
@@ -124,14 +143,25 @@ def fast(command: str) -> str:
     return command
 
 
+def test_a_command_that_reads_a_run_follows_the_one_that_wrote_it():
+    chains = command_chains()
+    assert sorted(c for chain in chains for c in chain) == sorted(runnable_commands())
+    review = next(chain for chain in chains if any("task=reproduce run=" in c for c in chain))
+    assert "hydra.run.dir=outputs/review/default" in review[0] and len(review) == 2
+
+
 @pytest.mark.slow
-def test_runnable_commands_work_in_bash(tmp_path):
+@pytest.mark.parametrize("chain", [
+    pytest.param(chain, id=f"chain{i}", marks=pytest.mark.xdist_group(f"test_doc_commands[chain{i}]"))
+    for i, chain in enumerate(command_chains())])
+def test_runnable_commands_work_in_bash(chain, tmp_path):
+    """Each chain from its own scratch folder, so that chains can run on different workers."""
     for name in LAYOUT:
         (tmp_path / name).symlink_to(ROOT / name)
     env = {**os.environ, "PYTHONWARNINGS": "ignore",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     failures = []
-    for command in runnable_commands():
+    for command in chain:
         result = subprocess.run(["bash", "-c", fast(command)], cwd=tmp_path, env=env, capture_output=True,
                                 text=True, timeout=1200)
         # 3: a smoke fit completes and fails its gates, as it should with a few draws

@@ -147,6 +147,7 @@ def test_default_run_figures_read_as_a_paper_needs(ordinal_figures):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("joint_fit")  # on the worker that fits it for test_joint
 def test_joint_model_figures(joint_fit):
     model, prep, idata = joint_fit
     figures = sampled_run_figures(model, idata, prep)

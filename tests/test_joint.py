@@ -27,6 +27,8 @@ from models.joint import (
 from models.lca import ordinal_probs
 from models.ordinal_likelihood import category_probabilities
 
+pytestmark = pytest.mark.xdist_group("joint_fit")  # with test_figures' joint test (conftest)
+
 NAMES = ("beta", "org_effect", "year_effect", "class_effects", "cutpoints", "class_shares",
          "item_probs")
 
