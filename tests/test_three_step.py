@@ -194,3 +194,20 @@ def test_aggregate_reports_convergence_and_the_converged_subset(tmp_path):
     assert "| joint | 2 | 2 | 0.40 | +0.000 (0.000) |" in subset, subset  # the bad fit left out
     assert "| joint | 2 | 3 | 0.40 | +0.333" in text, text
     assert pd.read_csv(out / "convergence.csv")["passed"].tolist() == [True, True, False]
+
+
+def test_aggregate_pools_sweeps_and_refuses_a_seed_run_twice(tmp_path):
+    """Seeds 1-2 from one sweep and 3 from another are one result; a seed in both stops it."""
+    from experiments.three_step.aggregate import main
+
+    tables = {"class_effects": _effects(0.4, 0.8), "three_step_class_effects": _effects(0.3, 0.6)}
+    for seed in (1, 2):
+        _run(tmp_path / "first" / str(seed - 1), seed, tables)
+    _run(tmp_path / "second" / "0", 3, tables)
+    main([str(tmp_path / "first"), str(tmp_path / "second"), "--out", str(tmp_path / "out")])
+    assert sorted(pd.read_csv(tmp_path / "out" / "fits.csv")["seed"].unique()) == [1, 2, 3]
+    assert "(3 synthetic studies)" in (tmp_path / "out" / "results.md").read_text()
+
+    _run(tmp_path / "second" / "1", 2, tables)
+    with pytest.raises(SystemExit, match=r"seeds \[2\] were run in more than one"):
+        main([str(tmp_path / "first"), str(tmp_path / "second"), "--out", str(tmp_path / "out")])

@@ -8,11 +8,12 @@ each with the true effect and whether the 90% interval covers it, and
 ``tables/three_step_agreement.csv`` (adjusted Rand index between the classifications and
 the true classes). This script collects them:
 
-    python experiments/three_step/aggregate.py multirun/three_step/<date> [--out DIR | --record]
+    python experiments/three_step/aggregate.py multirun/three_step/<date> [MORE ...] [--out DIR | --record]
 
-and writes ``DIR/results.md`` (tables), ``DIR/summary.csv`` (the bias and coverage table),
+(several sweeps, for example of seeds 1-30 and 31-60 run on different days from one commit,
+are pooled; a seed found twice stops it) and writes ``DIR/results.md`` (tables), ``DIR/summary.csv`` (the bias and coverage table),
 ``DIR/fits.csv`` (every fit's class effects), ``DIR/agreement.csv``, ``DIR/convergence.csv`` and
-``DIR/three_step.png`` (figure). DIR defaults to the sweep's own folder; ``--record``
+``DIR/three_step.png`` (figure). DIR defaults to the (first) sweep's own folder; ``--record``
 writes into ``experiments/three_step``, replacing the repository's recorded result. A run missing
 a table (an older run without k-means) simply lacks that approach. The functions are
 imported by tests/test_joint.py and tests/test_three_step.py.
@@ -182,15 +183,18 @@ def figure(fits: pd.DataFrame):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep", type=Path, help="the multirun folder of the sweep")
+    parser.add_argument("sweeps", type=Path, nargs="+", help="the multirun folder(s) of the sweep")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--out", type=Path, help="folder to write into (default: the sweep's folder)")
     where.add_argument("--record", action="store_true",
                        help=f"write into {RECORDED} (the repository's recorded result)")
     args = parser.parse_args(argv)
-    args.out = RECORDED if args.record else args.out or args.sweep
-    runs = sorted(p for p in args.sweep.iterdir() if p.is_dir())
+    args.out = RECORDED if args.record else args.out or args.sweeps[0]
+    runs = [p for sweep in args.sweeps for p in sorted(sweep.iterdir()) if p.is_dir()]
     fits = collect(runs)
+    twice = sorted(fits.groupby("seed")["run"].nunique().loc[lambda n: n > 1].index)
+    if twice:
+        raise SystemExit(f"seeds {twice} were run in more than one of {[str(s) for s in args.sweeps]}")
     summary = bias_coverage(fits)
     agreement_table = agreement_summary(runs)
     agreement = agreement_markdown(agreement_table)
@@ -201,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     agreement_table.to_csv(args.out / "agreement.csv", index=False)
     conv.to_csv(args.out / "convergence.csv", index=False)
     save_figure(figure(fits), args.out / "three_step.png")
-    text = (f"# Three-step comparison: result\n\nSweep: `{args.sweep}` "
+    sweeps = ", ".join(f"`{sweep}`" for sweep in args.sweeps)
+    text = (f"# Three-step comparison: result\n\nSweep: {sweeps} "
             f"({fits['seed'].nunique()} synthetic studies).\n\n{markdown(summary)}\n\n"
             + (f"{convergence_markdown(conv)}\n\n" if not conv.empty else ""))
     passed = set(conv.loc[conv["passed"], "seed"])
