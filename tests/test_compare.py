@@ -241,15 +241,19 @@ def test_compare_task_reads_runs_from_the_config(tiny_runs, tmp_path):
 
 
 def test_runs_with_different_draw_counts(tiny_runs, tmp_path):
-    """The forest plot gives every run the same number of draws (ArviZ would pad with NaN)."""
+    """Each run's intervals come from its own draws, whatever their number (ArviZ's forest
+    plot of stacked runs pads the shorter with NaN and blanks its intervals)."""
+    from carestar.forest import forest_figure_runs
     from carestar.runs import load_run
 
     _, tree = load_run(tiny_runs["good"])
     short = tree.isel(draw=slice(0, 75))
-    same = diag._same_sample_size({"long": tree, "short": short}, ["mu", "sigma"])
-    assert same["long"].posterior.sizes["draw"] == same["short"].posterior.sizes["draw"] == 300
-    assert not np.isnan(same["short"].posterior["mu"].values).any()
-    assert float(same["short"].posterior["mu"].mean()) == pytest.approx(float(short.posterior["mu"].mean()))
+    fig = forest_figure_runs({"long": tree, "short": short}, ["mu", "sigma"], {}, "")
+    lines = [line for line in fig.axes[0].get_lines() if line.get_gid() != "zero_line"]
+    assert len(lines) == 2 * 2 * 3  # mu and sigma, two runs, three marks each
+    assert all(np.isfinite(line.get_xdata()).all() for line in lines)
+    dots = [line for line in lines if line.get_marker() == "o"]
+    assert dots[1].get_xdata()[0] == pytest.approx(float(short.posterior["mu"].mean()))
     manifest = json.loads((tiny_runs["good"] / "run.json").read_text())
     path = tmp_path / "short"
     run = RunDirectory(path)
@@ -284,3 +288,33 @@ def test_compare_two_smoke_runs(tmp_path):
     assert (differences["prob_direction"].between(0.5, 1.0)).all()
     assert len(differences) == differences["parameter"].nunique()  # one pair
     assert (out / "figures" / "forest_shared.png").stat().st_size > 10_000
+    panels = json.loads((runs["logit"] / "run.json").read_text())["forest_panels"]
+    assert [p["title"] for p in panels][0] == "Effects (a positive one moves ratings up)"
+
+
+def test_forest_of_runs_on_their_recorded_panels(tiny_runs):
+    """Variables go to the panels the runs recorded (scale in the x label, a zero line for
+    effects only); a panel whose scale differs between runs says so; the legend names the
+    runs and covers neither titles nor data."""
+    from test_figures import check_layout
+
+    from carestar.forest import forest_figure_runs
+    from carestar.runs import load_run
+
+    _, good = load_run(tiny_runs["good"])
+    _, shifted = load_run(tiny_runs["shifted"])
+    effect = {"title": "Effects", "var_names": ["mu"], "xlabel": "effect on the latent logit scale", "zero_line": True}
+    sds = {"title": "SDs", "var_names": ["sig*"], "xlabel": "SD (logit)", "zero_line": False}
+    panels = {"a": [effect, sds], "b": [{**effect, "xlabel": "effect on the latent probit scale"}, sds]}
+    fig = forest_figure_runs({"a": good, "b": shifted}, ["mu", "sigma"], panels, "Shared")
+    effects, spread = fig.axes
+    assert effects.get_title(loc="left") == "Effects" and spread.get_title(loc="left") == "SDs"
+    assert effects.get_xlabel() == ("the runs' scales differ:\na: effect on the latent logit scale\n"
+                                    "b: effect on the latent probit scale")
+    assert spread.get_xlabel() == "SD (logit)"
+    assert [line.get_gid() for line in effects.get_lines()].count("zero_line") == 1
+    assert "zero_line" not in [line.get_gid() for line in spread.get_lines()]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b"]
+    check_layout("forest_shared", fig)
+    other = forest_figure_runs({"a": good}, ["mu"], {"a": None}, "")
+    assert other.axes[0].get_title(loc="left") == "Other shared parameters"

@@ -12,6 +12,7 @@ from scipy.special import logsumexp
 
 from carestar.errors import ConfigError
 from carestar.figures import save_figure, save_figures
+from carestar.forest import forest_figure
 from models.joint import (
     LATENT_NAMES,
     JointModel,
@@ -477,8 +478,6 @@ def test_nested_model_postprocess_tables_figures(blocks, tmp_path):
     assert ("local practice" in blocks_reported) == ("practice" in blocks)
     assert ("strategy" in blocks_reported) == ("strategy" in blocks)
     assert set(model.figures(idata, prep)) >= {"figure1_strategy", "drivers"}
-    from carestar import diagnostics as diag
-
-    forest = diag.forest_figure(idata, model.forest_panels(prep), "")
+    forest = forest_figure(idata, model.forest_panels(prep), "")
     assert forest is not None and save_figure(forest, tmp_path / "f.png").stat().st_size > 0
     assert "Nested model" in model.report_section(idata, prep)

@@ -1,4 +1,4 @@
-"""Every ArviZ call in carestar: summaries, convergence gates, LOO, comparison, forest plots.
+"""Every ArviZ call in carestar: summaries, convergence gates, LOO, comparison, rank and PIT plots.
 
 Keeping ArviZ behind this one module means an ArviZ upgrade touches one file.
 """
@@ -13,12 +13,11 @@ from typing import Any
 
 import arviz as az
 import arviz_plots as azp
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from carestar.figures import CI_LABEL, ForestPanel, save_figure
+from carestar.figures import save_figure
 
 CI_PROB = 0.9
 log = logging.getLogger("carestar")
@@ -160,59 +159,7 @@ def gate_lines(diagnostics: dict[str, Any]) -> list[tuple[str, float, float, boo
     return lines
 
 
-def forest_figure(idata: xr.DataTree, panels: list[ForestPanel], title: str):
-    """Posterior means with 50% and 90% equal-tailed intervals, one panel per scale
-    (``ForestPanel``: effects apart from probabilities and SDs), each with the x label
-    naming its scale and, for effects, a line at 0. Variables with no elements (the
-    effects of a nested model without predictors) are left out; None if nothing is left
-    or the run is a point estimate."""
-    if is_mode_only(idata):
-        return None
-    rows = [(panel, _forest_rows(idata, panel)) for panel in panels]
-    rows = [(panel, r) for panel, r in rows if r]
-    if not rows:
-        return None
-    heights = [0.25 * len(r) + 0.35 for _, r in rows]  # the axes; each panel's labels need ~1.2 in
-    fig, axes = plt.subplots(len(rows), 1, figsize=(7.5, sum(heights) + 1.25 * len(rows) + 0.8),
-                             height_ratios=heights, squeeze=False, layout="constrained")
-    for ax, (panel, elements) in zip(axes[:, 0], rows):
-        y = np.arange(len(elements))[::-1]
-        for yi, (_, draws) in zip(y, elements):
-            q05, q25, q75, q95 = np.quantile(draws, [0.05, 0.25, 0.75, 0.95])
-            ax.plot([q05, q95], [yi, yi], color="C0", lw=1.2, solid_capstyle="butt")
-            ax.plot([q25, q75], [yi, yi], color="C0", lw=3.5, solid_capstyle="butt")
-            ax.plot([draws.mean()], [yi], "o", color="white", mec="C0", ms=4.5, zorder=3)
-        if panel.zero_line:
-            ax.axvline(0.0, color="0.25", lw=1.0, ls="--", zorder=1.5, gid="zero_line")
-        ax.set_yticks(y, [label for label, _ in elements], fontsize="small")
-        ax.set_ylim(-0.7, len(elements) - 0.3)
-        ax.set_xlabel(panel.xlabel)
-        ax.set_title(panel.title, fontsize="medium", loc="left")
-        ax.grid(axis="x", color="0.92", lw=0.6)
-        ax.set_axisbelow(True)
-    fig.suptitle(f"{title}\n(dot: posterior mean; thick: 50%, thin: {CI_LABEL})", fontsize="medium")
-    return fig
-
-
-MAX_FOREST_ROWS = 40
-
-
-def _forest_rows(idata: xr.DataTree, panel: ForestPanel) -> list[tuple[str, np.ndarray]]:
-    """(label, draws) of every element of the panel's variables; a variable's name is left
-    off its elements' labels when it is the panel's only one and has several, and off the
-    effects' (``beta``: the coordinates are the effects' names)."""
-    names = [n for n in resolve(idata, list(panel.var_names)) if idata.posterior[n].size]
-    rows = []
-    for name in names:
-        elements = _elements(idata.posterior[name])
-        for label, draws in elements:
-            if label != name and (len(names) > 1 or len(elements) == 1) and name != "beta":
-                label = f"{name}[{label}]"
-            rows.append((label, np.asarray(draws).ravel()))
-    return rows[:MAX_FOREST_ROWS]
-
-
-def _elements(da: xr.DataArray) -> list[tuple[str, xr.DataArray]]:
+def elements(da: xr.DataArray) -> list[tuple[str, xr.DataArray]]:
     """Each element of a posterior variable: its coordinate label and its (chain, draw)
     draws, in the order of the variable's values (C order)."""
     other = [d for d in da.dims if d not in ("chain", "draw")]
@@ -240,7 +187,7 @@ def rank_figure(idata: xr.DataTree, var_names: list[str]):
         rhat = az.rhat(post)
     scored = []
     for name in var_names:
-        for (label, draws), r in zip(_elements(post[name]), np.asarray(rhat[name]).ravel()):
+        for (label, draws), r in zip(elements(post[name]), np.asarray(rhat[name]).ravel()):
             key = name if label == name else f"{name}[{label}]"
             scored.append((-np.nan_to_num(float(r), nan=np.inf), key, draws))
     scored.sort(key=lambda t: t[0])
@@ -342,45 +289,6 @@ def loo_alone(elpd, pareto_k_max: float = 0.7) -> dict[str, Any]:
         "n_pareto_k_high": int((~(k <= pareto_k_max)).sum()), "max_pareto_k": float(np.nanmax(k)),
         "n_obs": int(elpd.n_data_points), "n_draws": int(elpd.n_samples),
     }
-
-
-def forest_plot_runs(
-    trees: dict[str, xr.DataTree], var_names: list[str], path: Path, title: str
-) -> Path | None:
-    """Several runs' posteriors of the same variables in one forest plot, a colour per run."""
-    if not var_names or len(trees) == 0:
-        return None
-    trees = _same_sample_size(trees, var_names)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pc = az.plot_forest(
-            trees, var_names=var_names, combined=True, ci_probs=(0.5, CI_PROB), backend="matplotlib"
-        )
-        pc.add_legend("model")
-    fig = pc.get_viz("figure")
-    fig.suptitle(title)
-    return save_figure(fig, path)
-
-
-def _same_sample_size(trees: dict[str, xr.DataTree], var_names: list[str]) -> dict[str, xr.DataTree]:
-    """Runs with different numbers of draws, as one chain of equally many draws each.
-
-    ArviZ pads the shorter runs with NaN when it stacks them, which blanks their intervals;
-    repeating each run's draws in turn up to the longest run's count keeps its distribution
-    (exactly where the counts divide, within one draw's weight otherwise).
-    """
-    sizes = {name: tree.posterior.sizes["chain"] * tree.posterior.sizes["draw"] for name, tree in trees.items()}
-    if len({(t.posterior.sizes["chain"], t.posterior.sizes["draw"]) for t in trees.values()}) == 1:
-        return trees
-    m = max(sizes.values())
-    out = {}
-    for name, tree in trees.items():
-        post = tree.posterior.to_dataset()[var_names]
-        flat = post.stack(__sample__=("chain", "draw")).drop_vars(["__sample__", "chain", "draw"], errors="ignore")
-        flat = flat.isel(__sample__=np.arange(m) % sizes[name]).rename(__sample__="draw")
-        flat = flat.expand_dims(chain=[0]).transpose("chain", "draw", ...)
-        out[name] = xr.DataTree.from_dict({"posterior": flat})
-    return out
 
 
 def mcse_mean(posterior: xr.Dataset) -> xr.Dataset:

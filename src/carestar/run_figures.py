@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from carestar import diagnostics as diag
 from carestar.figures import save_figures
+from carestar.forest import forest_figure
 
 FOREST_TITLE = "Posterior of the parameters, one panel per scale"
 
@@ -29,7 +30,7 @@ def failed_gates(diagnostics: dict[str, Any]) -> list[str]:
 def sampled_run_figures(model, idata: xr.DataTree, prepared: Any) -> dict[str, Figure]:
     """Every figure of a sampled run (or a point estimate: then only the model's own)."""
     figures: dict[str, Figure] = {}
-    forest = diag.forest_figure(idata, model.forest_panels(prepared), FOREST_TITLE)
+    forest = forest_figure(idata, model.forest_panels(prepared), FOREST_TITLE)
     if forest is not None:
         figures["forest_effects"] = forest
     figures.update(model.figures(idata, prepared))

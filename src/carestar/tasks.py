@@ -17,6 +17,7 @@ from carestar import diagnostics as diag
 from carestar import mle
 from carestar.config_checks import check_config
 from carestar.errors import ConfigError
+from carestar.forest import panels_record
 from carestar.interrupts import RunInterrupted, check_complete, interruptible
 from carestar.mode import (
     information_criteria,
@@ -148,7 +149,8 @@ def _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model
             figures=figures,
             tables=tables,
         )
-    manifest = _manifest(cfg, clock, data, model, sampler, passed=diagnostics["passed"])
+    manifest = {**_manifest(cfg, clock, data, model, sampler, passed=diagnostics["passed"]),
+                "forest_panels": panels_record(model.forest_panels(prepared))}
     run.complete(manifest)
     print_verdict(run_path, diagnostics, summary)
     return manifest
