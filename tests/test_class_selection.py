@@ -126,3 +126,29 @@ def xr_open(path: Path):
     import xarray as xr
 
     return xr.open_datatree(path, engine="netcdf4").load()
+
+
+def test_the_figure_reads_as_the_rule_does(tmp_path):
+    """elpd minus the best (0 at the best) with the one-SE band and LOO's choice; BIC's
+    choice; the 5% line; failed runs hollow and named in the legend below the panels."""
+    from test_figures import check_layout
+
+    from carestar.class_selection import SMALL_CLASS, selection_table
+    from carestar.class_selection_figure import selection_figure
+
+    for job, (k, elpd, bic) in enumerate([(1, -2500, 5100), (2, -2380, 4900), (3, -2340, 4880)]):
+        _fake_run(tmp_path, job, k, elpd, 20.0, bic, passed=k != 2)
+    table = selection_table(tmp_path)
+    fig = selection_figure(table, choose(table), SMALL_CLASS)
+    check_layout("class_selection", fig)
+    loo, criteria, sizes = fig.axes
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["PSIS-LOO", "Information criteria",
+                                                              "Separation and class size"]
+    dots = [line for line in loo.get_lines() if line.get_marker() == "o" and line.get_gid() != "failed_run"]
+    assert dots[-1].get_ydata().tolist() == [-160.0, -40.0, 0.0]  # elpd minus the best
+    hollow = [line for line in loo.get_lines() if line.get_gid() == "failed_run"]
+    assert hollow and hollow[0].get_xdata().tolist() == [2]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "LOO's choice (3, one-SE rule)" in labels and "BIC's choice (3)" in labels
+    assert "run failed its diagnostics" in labels and "5% (a small class)" in labels
+    assert all(ax.get_ylabel() for ax in fig.axes)

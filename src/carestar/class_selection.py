@@ -8,7 +8,8 @@ complete run in it (``run.json``, ``diagnostics.json``, ``.hydra/config.yaml``) 
   (its elpd minus the best one's, <= 0, as ArviZ and ``task=compare`` give it) and its SE, the log
   likelihood at the mode, AIC, BIC, relative entropy, the smallest class share, and whether
   the run passed its diagnostics (r_hat, ESS, chains agreeing after relabelling);
-* ``class_selection.png``: elpd +- SE, BIC, and entropy / smallest share against K;
+* ``class_selection.png``: elpd minus the best with its SE and the one-SE band, BIC and AIC,
+  entropy and the smallest share against K (``carestar.class_selection_figure``);
 
 and returns ``(table, figure path, message)``. The rule the message states:
 
@@ -41,7 +42,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from carestar.class_selection_figure import selection_figure
 from carestar.errors import ConfigError
+from carestar.figures import save_figure
 
 SMALL_CLASS = 0.05
 TABLE = "class_selection.csv"
@@ -201,53 +204,13 @@ def classes(n: int, noun: str = "class") -> str:
     return count(n, noun, noun + "es")
 
 
-def figure(table: pd.DataFrame, path: Path, picks: dict[str, Any]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    k = table["n_classes"]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    ax = axes[0]
-    if table["elpd_loo"].notna().any():
-        ax.errorbar(k, table["elpd_loo"], yerr=table["elpd_se"], marker="o", capsize=3)
-        if picks["loo"] is not None:
-            ax.axvline(picks["loo"], color="grey", ls=":", label=f"LOO choice ({picks['loo']})")
-            ax.legend(fontsize="small")
-    else:
-        ax.text(0.5, 0.5, "no LOO (posterior mode runs)", ha="center", transform=ax.transAxes)
-    ax.set_title("PSIS-LOO elpd (+- SE; higher is better)", fontsize="medium")
-    ax = axes[1]
-    ax.plot(k, table["bic"], marker="o", label="BIC")
-    ax.plot(k, table["aic"], marker="s", ls="--", label="AIC")
-    if picks["bic"] is not None:
-        ax.axvline(picks["bic"], color="grey", ls=":")
-    ax.set_title("information criteria (lower is better)", fontsize="medium")
-    ax.legend(fontsize="small")
-    ax = axes[2]
-    ax.plot(k, table["relative_entropy"], marker="o", label="relative entropy")
-    ax.plot(k, table["smallest_class_share"], marker="s", label="smallest class share")
-    ax.axhline(SMALL_CLASS, color="grey", ls=":", lw=0.8)
-    ax.set_ylim(0, 1.05)
-    ax.set_title("separation and class size", fontsize="medium")
-    ax.legend(fontsize="small")
-    for ax in axes:
-        ax.set_xlabel("number of classes")
-        ax.set_xticks(list(k))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
 def select_classes(multirun_dir: str | Path) -> tuple[pd.DataFrame, Path, str]:
     """Read the multirun, write ``class_selection.csv`` and ``.png`` into it; say the choice."""
     multirun_dir = Path(multirun_dir)
     table = selection_table(multirun_dir)
     picks = choose(table)
     table.drop(columns=["data_hash"]).to_csv(multirun_dir / TABLE, index=False)
-    path = figure(table, multirun_dir / FIGURE, picks)
+    path = save_figure(selection_figure(table, picks, SMALL_CLASS), multirun_dir / FIGURE)
     return table.drop(columns=["data_hash"]), path, message(table, picks)
 
 
