@@ -152,8 +152,10 @@ def test_joint_model_figures(joint_fit):
     model, prep, idata = joint_fit
     figures = sampled_run_figures(model, idata, prep)
     try:
-        assert {"forest_effects", "figure1_strategy", "item_profiles", "drivers", "rank_plots"} <= set(figures)
-        check_all(figures, {"forest_effects", "figure1_strategy", "item_profiles", "drivers"})
+        assert {"forest_effects", "figure1_strategy", "item_profiles", "drivers", "rank_plots",
+                "ppc_answers"} <= set(figures)
+        assert "loo_pit" not in figures  # a vector likelihood per organisation: the answers are checked
+        check_all(figures, {"forest_effects", "figure1_strategy", "item_profiles", "drivers", "ppc_answers"})
         check_forest(figures["forest_effects"], scale="latent logit", reference="defender")
         shares = [ax for ax in figures["forest_effects"].axes if ax.get_title(loc="left").startswith("Class shares")]
         assert shares and "probability" in shares[0].get_xlabel()  # apart from the effects

@@ -391,7 +391,8 @@ def test_tables_figures_report_loo(joint_fit, tmp_path):
     model, prep, idata = joint_fit
     tables = model.tables(idata, prep)
     assert {"class_effects", "class_membership", "figure1_probabilities",
-            "drivers_variance", "drivers_effects"} <= set(tables)
+            "drivers_variance", "drivers_effects", "ppc_answers"} <= set(tables)
+    assert tables["ppc_answers"]["inside"].mean() >= 0.75  # the fitted model reproduces its answers
     fig1 = tables["figure1_probabilities"]
     pro = fig1[(fig1.strategy_type == "prospector") & (fig1.stars == "3")]["mean"].item()
     dfd = fig1[(fig1.strategy_type == "defender") & (fig1.stars == "3")]["mean"].item()

@@ -233,7 +233,8 @@ def test_simulated_150x12x3_converges_after_relabelling(tmp_path):
     assert conv["checks"]["max_rhat"]["value"] <= 1.01  # the run's own gate, at 4 x 1000 draws
     assert info["chains_agree"]
     tables = m.tables(idata, prep)
-    assert set(tables) >= {"class_shares", "item_profiles", "class_membership", "fit"}
+    assert set(tables) >= {"class_shares", "item_profiles", "class_membership", "fit", "ppc_answers"}
+    assert tables["ppc_answers"]["inside"].mean() >= 0.75  # the fitted model reproduces its answers
     assert 0.8 < tables["fit"]["relative_entropy"].iloc[0] <= 1
     assert idata["log_likelihood"]["responses"].shape[-1] == 150
     assert (tmp_path / "item_profiles.png").exists() is False

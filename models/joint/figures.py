@@ -70,6 +70,7 @@ def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint") -> 
 
     from carestar import drivers
     from models.lca.figures import item_profiles_figure
+    from models.lca.predictive import answer_check, answer_check_figure
 
     figures = {}
     table = strategy_probabilities(model, idata, prep)
@@ -78,6 +79,8 @@ def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint") -> 
     view = SimpleNamespace(responses=prep.responses, n_classes=prep.n_classes,
                            class_labels=prep.class_labels, item_labels=labels)
     figures["item_profiles"] = item_profiles_figure(idata, view)
+    if idata["posterior"].sizes["draw"] >= 4:  # sampled, not a posterior mode
+        figures["ppc_answers"] = answer_check_figure(answer_check(idata["posterior"], prep.responses), labels)
     dec = drivers.decompose(idata, prep.design, link=model.link, omit=model.fixed_at_zero())
     figures["drivers"] = drivers.figure(dec)
     return figures

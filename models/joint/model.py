@@ -128,6 +128,8 @@ from models.joint.prepared import PreparedJoint
 from models.joint.relabelling import chain_agreement, relabel_to_em
 from models.joint.three_step import three_step_methods, three_step_tables
 from models.lca import fit_em, interior_item_probs, interior_shares, ordinal_initial_values
+from models.lca.posterior import is_mode_only
+from models.lca.predictive import answer_check
 from models.lca.emission import ordered_logit_emission
 from models.ordinal import LINKS
 from models.ordinal_likelihood import link_quantile, observed_log_prob
@@ -429,6 +431,8 @@ class JointModel(Model):
             "class_membership": summaries.membership_table(idata, prep),
             "figure1_probabilities": figures.strategy_probabilities(self, idata, prep),
         }
+        if not is_mode_only(idata):
+            out["ppc_answers"] = answer_check(idata["posterior"], prep.responses)
         dec = drivers.decompose(idata, prep.design, link=self.link, omit=self.fixed_at_zero())
         out["drivers_variance"] = drivers.variance_table(dec)
         out["drivers_effects"] = drivers.effects_table(dec)

@@ -410,14 +410,20 @@ class LatentClassModel(Model):
         ]
 
     def figures(self, idata: xr.DataTree, prepared: PreparedLCA) -> dict[str, Figure]:
-        """``item_profiles`` (the study's Figure 2 by class) and ``class_membership``."""
+        """``item_profiles`` (the study's Figure 2 by class), ``class_membership`` and, for a
+        sampled run, ``ppc_answers`` (``models.lca.predictive``)."""
         from models.lca.figures import class_membership_figure, item_profiles_figure
+        from models.lca.predictive import answer_check, answer_check_figure
 
         membership = self.class_membership(idata, prepared)
-        return {
+        figures = {
             "item_profiles": item_profiles_figure(idata, prepared),
             "class_membership": class_membership_figure(membership, prepared),
         }
+        if not posterior.is_mode_only(idata):
+            table = answer_check(idata["posterior"], prepared.responses, prepared.design)
+            figures["ppc_answers"] = answer_check_figure(table, prepared.item_labels)
+        return figures
 
     def report_section(self, idata: xr.DataTree, prepared: PreparedLCA) -> str:
         return summaries.report_section(self, idata, prepared)

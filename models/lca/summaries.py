@@ -11,6 +11,7 @@ import xarray as xr
 
 from carestar.report import count
 from models.lca.posterior import class_membership, is_mode_only
+from models.lca.predictive import answer_check
 
 if TYPE_CHECKING:
     from models.lca.data import PreparedLCA
@@ -160,6 +161,8 @@ def tables(model: LatentClassModel, idata: xr.DataTree, prepared: PreparedLCA
         fit["ari_vs_truth"] = ari
     out = {"class_shares": t_shares, "item_profiles": t_prof,
            "class_membership": membership, "fit": pd.DataFrame([fit])}
+    if not is_mode_only(idata):
+        out["ppc_answers"] = answer_check(post, r, prepared.design)
     recovery = truth_recovery(idata, prepared)
     if recovery is not None:
         out["truth_recovery"] = recovery
