@@ -56,7 +56,6 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 from matplotlib.figure import Figure
-from pymc.distributions.transforms import ordered
 
 from carestar import category_specific
 from carestar.design import RegressionDesign
@@ -67,7 +66,7 @@ from carestar.likelihood import (group_effects, linear_predictor_draws, observed
 from carestar.modelling import Model
 from carestar.monotonic import monotonic_effects
 from carestar.monotonic_figures import monotonic_markdown, monotonic_table, step_pattern_figure
-from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown,
+from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown, iid_cutpoints,
                              effects_of, observation_counts, scaled_effects, slope_scales)
 from carestar.study import Study
 from carestar.study_design import ratings_design
@@ -92,25 +91,10 @@ DEFAULT_PRIORS: dict[str, dict[str, float]] = {  # conf/model/ordinal.yaml; care
 
 def student_t_cutpoints(name: str, nu: float, sigma: float, start: np.ndarray, dims: str,
                         ordered_values: bool = True):
-    """Cutpoints, each ``Student-t(nu, 0, sigma)``, started at ``start`` (through the
-    distribution's support point: a PyMC ``initval`` would stop ``sampling.log_density``
-    from rewriting the model). ``ordered_values``: increasing, the density of i.i.d. draws
-    restricted to the ordered region (PyMC's ``ordered`` transform), whose prior draws are
-    the sorted i.i.d. draws (order statistics have exactly that density); else free (the
-    non-cumulative families, as brms), i.i.d. draws."""
-    start = np.asarray(start, float)
-
-    def draws(nu, mu, sigma, size):
-        values = pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma, size=size)
-        return pt.sort(values, axis=-1) if ordered_values and values.type.ndim else values
-
-    return pm.CustomDist(
-        name, nu, 0.0, sigma,
-        dist=draws,
-        logp=lambda value, nu, mu, sigma: pm.logp(pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma), value),
-        support_point=lambda rv, size, nu, mu, sigma: pt.as_tensor(start),
-        shape=start.shape, dims=dims, **({"transform": ordered} if ordered_values else {}),
-    )
+    """Cutpoints, each ``Student-t(nu, 0, sigma)``, increasing unless ``ordered_values`` is
+    false (``carestar.priors.iid_cutpoints``: prior draws sorted, started at ``start``)."""
+    return iid_cutpoints(name, pm.StudentT, {"nu": nu, "mu": 0.0, "sigma": sigma}, start, dims,
+                         ordered_values)
 
 
 def observed_cutpoints(link: str, design: RegressionDesign, family: str = "cumulative") -> np.ndarray:

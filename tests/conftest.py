@@ -28,7 +28,7 @@ CONF = ROOT / "conf"
 # Scheduling only (longest first, from the cold-cache durations of CI): any order is correct.
 LONGEST_FIRST = ["test_doc_commands", "joint_fit", "test_class_selection", "test_recovery",
                  "test_lca_recovery", "test_reproduce", "test_figures", "test_reproducible_draws",
-                 "test_family_runs", "test_compare", "test_sbc", "test_category_specific",
+                 "test_family_runs", "test_compare", "test_sbc", "test_lca_sbc", "test_category_specific",
                  "test_lca", "test_launchers", "test_sweeps", "test_monotonic", "test_country"]
 
 

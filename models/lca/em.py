@@ -67,9 +67,9 @@ def n_at_best(logliks) -> int:
 
 
 def class_use(probs: np.ndarray, n_categories) -> np.ndarray:
-    """(K,) mean over items of E[code] / (C_j - 1): 0 = every answer in the first category
-    (never used), 1 = every answer in the last (fully used)."""
-    scores = [(probs[:, j, :c] * np.arange(c)).sum(axis=-1) / (c - 1)
+    """(..., K) from probs (..., K, J, C): mean over items of E[code] / (C_j - 1): 0 = every
+    answer in the first category (never used), 1 = every answer in the last (fully used)."""
+    scores = [(probs[..., j, :c] * np.arange(c)).sum(axis=-1) / (c - 1)
               for j, c in enumerate(n_categories)]
     return np.mean(scores, axis=0)
 

@@ -17,8 +17,11 @@ from an EM solution ``models.lca.ordinal_initial_values``.
 
 from __future__ import annotations
 
+import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+
+from carestar.priors import iid_cutpoints
 
 __all__ = ["ordered_logit_emission"]
 
@@ -37,8 +40,9 @@ def ordered_logit_emission(model: pm.Model, items: list[str], n_categories: int,
     J, C, K = len(items), n_categories, n_classes
     model.add_coord(item_dim, list(items))
     model.add_coord(cutpoint_dim, list(range(C - 1)))
-    tau = pm.Normal(cutpoints, 0.0, cutpoint_sigma, dims=(item_dim, cutpoint_dim),
-                    transform=pm.distributions.transforms.ordered)
+    start = np.tile(np.linspace(-1.0, 1.0, C - 1), (J, 1))  # chains start at the EM solution
+    tau = iid_cutpoints(cutpoints, pm.Normal, {"mu": 0.0, "sigma": cutpoint_sigma}, start,
+                        (item_dim, cutpoint_dim))
     if K > 1:
         eta = pm.ZeroSumNormal(location, sigma=location_sigma, dims=(item_dim, "class")).T
     else:

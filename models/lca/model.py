@@ -98,10 +98,23 @@ from carestar.modelling import Model
 from models.lca import posterior, summaries
 from models.lca.data import LCATruth, PreparedLCA, item_responses
 from models.lca.em import design_matrix, fit_em
+from models.lca.emission import ordered_logit_emission
 from models.lca.initial_values import free_item_groups, initial_values
 from models.lca.relabelling import relabel_to_em
 
 log = logging.getLogger(__name__)
+
+ANSWERS = "answers"  # the one-hot answers (org, item, category) as pm.Data
+
+
+def monitored_names(variables: list[str], n_classes: int) -> list[str]:
+    """The free parameters among a posterior's ``variables``: shares, free item
+    probabilities, covariate coefficients, the ordinal emission's cutpoints and locations."""
+    names = [n for n in variables
+             if n.startswith("item_probs_C") or n in ("class_coefs", "cutpoints", "class_location")]
+    if "item_probs" in variables and not any(n.startswith("item_probs_C") for n in names):
+        names.append("item_probs")
+    return (["class_shares"] if n_classes > 1 else []) + names
 
 
 class LatentClassModel(Model):
@@ -200,8 +213,8 @@ class LatentClassModel(Model):
             "org": [str(o) for o in r.orgs],
         }
         groups, single = free_item_groups(prepared)
-        one_hot = r.one_hot()
         with pm.Model(coords=coords) as model:
+            one_hot = pm.Data(ANSWERS, r.one_hot().astype(float))  # task=sbc swaps in new answers
             # class membership
             if prepared.design is None:
                 if K == 1:
@@ -236,7 +249,7 @@ class LatentClassModel(Model):
                     "class", f"item_C{c}", f"category_C{c}")
                 theta = pm.Dirichlet(
                     name, a=np.full((K, len(js), c), self.item_alpha), dims=dims)
-                oh = one_hot[:, js, :c].reshape(r.n_org, -1)
+                oh = one_hot[:, js, :c].reshape((r.n_org, -1))
                 log_item = log_item + pt.dot(oh, pt.log(theta).reshape((K, -1)).T)
                 padded.append((js, c, theta))
             if prepared.ordinal_items:
@@ -244,24 +257,10 @@ class LatentClassModel(Model):
                 c = r.n_categories[js[0]]
                 if any(r.n_categories[j] != c for j in js):
                     raise ConfigError("ordinal_emission needs the ordinal items to share a scale")
-                model.add_coord("item_ordinal", [r.items[j] for j in js])
-                model.add_coord("cutpoint", list(range(c - 1)))
-                tau = pm.Normal("cutpoints", 0.0, self.cutpoint_sigma,
-                                dims=("item_ordinal", "cutpoint"),
-                                transform=pm.distributions.transforms.ordered)
-                if K > 1:
-                    # ZeroSumNormal sums to zero over its *last* axis: that must be the
-                    # class (each item's class locations sum to zero), so the item comes first
-                    loc = pm.ZeroSumNormal("class_location", sigma=self.location_sigma,
-                                           dims=("item_ordinal", "class"))
-                    eta = loc.T
-                else:
-                    eta = pt.zeros((1, len(js)))
-                cdf = pm.math.sigmoid(tau[None] - eta[..., None])
-                cdf = pt.concatenate([pt.zeros((K, len(js), 1)), cdf, pt.ones((K, len(js), 1))],
-                                     axis=-1)
-                theta = pt.clip(pt.diff(cdf, axis=-1), 1e-300, 1.0)
-                oh = one_hot[:, js, :c].reshape(r.n_org, -1)
+                theta = ordered_logit_emission(model, [r.items[j] for j in js], c, K,
+                                               cutpoint_sigma=self.cutpoint_sigma,
+                                               location_sigma=self.location_sigma)
+                oh = one_hot[:, js, :c].reshape((r.n_org, -1))
                 log_item = log_item + pt.dot(oh, pt.log(theta).reshape((K, -1)).T)
                 padded.append((js, c, theta))
             if not single:
@@ -283,15 +282,13 @@ class LatentClassModel(Model):
 
     # -- after sampling ----------------------------------------------------------------
     def monitored(self, idata: xr.DataTree) -> list[str] | None:
-        post = idata["posterior"]
-        names = [n for n in post.data_vars
-                 if n.startswith("item_probs_C") or n in ("class_coefs", "cutpoints",
-                                                        "class_location")]
-        if "item_probs" in post.data_vars and not any(n.startswith("item_probs_C") for n in names):
-            names.append("item_probs")
-        if self.n_classes > 1:
-            names.insert(0, "class_shares")
-        return names
+        return monitored_names(list(idata["posterior"].data_vars), self.n_classes)
+
+    def sbc_generator(self, prepared: PreparedLCA):
+        """``task=sbc``: the model's own simulator (``models.lca.sbc``)."""
+        from models.lca.sbc import generator
+
+        return generator(self, prepared)
 
     def effects(self) -> list[str]:
         return ["class_shares"] + (["class_coefs"] if self.covariates else [])

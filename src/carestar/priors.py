@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+from pymc.distributions.transforms import ordered
 
 from carestar.design import GroupTerm, RegressionDesign
 from carestar.errors import ConfigError, DataError
@@ -249,3 +250,31 @@ def effects_markdown(table: pd.DataFrame) -> str:
                 cells.append(f"{r[f'{label}_mean']:.4g} [{r[f'{label}_q05']:.4g}, {r[f'{label}_q95']:.4g}]")
         lines.append(f"| {str(r['effect']).replace('|', '\\|')} | {r['column_sd']:.4g} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
+
+
+def iid_cutpoints(name: str, dist: type[pm.Distribution], params: dict[str, float], start: np.ndarray,
+                  dims: str | tuple[str, ...], ordered_values: bool = True):
+    """Cutpoints, each ``dist(**params)`` i.i.d., started at ``start`` through the
+    distribution's support point (a PyMC ``initval`` would stop ``sampling.log_density`` from
+    rewriting the model). ``ordered_values``: increasing along the last axis, the density of
+    the i.i.d. draws restricted to the ordered region (PyMC's ``ordered`` transform), whose
+    prior draws are the sorted i.i.d. draws: order statistics have exactly that density,
+    while a plain ``transform=ordered`` variable's prior draws are not sorted, so its prior
+    predictive (and ``task=sbc``'s truths) would not come from its prior. Else free (the
+    non-cumulative families, as brms), i.i.d. draws."""
+    keys, start = list(params), np.asarray(start, float)
+
+    def base(values):
+        return dist.dist(**dict(zip(keys, values)))
+
+    def draws(*args):
+        *values, size = args
+        out = dist.dist(**dict(zip(keys, values)), size=size)
+        return pt.sort(out, axis=-1) if ordered_values and out.type.ndim else out
+
+    return pm.CustomDist(
+        name, *params.values(), dist=draws,
+        logp=lambda value, *values: pm.logp(base(values), value),
+        support_point=lambda rv, size, *values: pt.as_tensor(start),
+        shape=start.shape, dims=dims, **({"transform": ordered} if ordered_values else {}),
+    )

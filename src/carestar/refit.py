@@ -6,16 +6,24 @@ new value of that variable, not a new model. With ``sampler=nutpie`` the log den
 gradient are compiled once and each fit swaps the data in (``CompiledModel.with_data``):
 a fit costs its sampling only. The other NUTS samplers (``pymc``, ``numpyro``) are given
 the new value and sample as usual, which recompiles (from PyTensor's cache) in every fit.
+
+A model whose likelihood is a ``pm.Potential`` (the latent class models) has no observed
+variable: its data are a ``pm.Data`` variable, named by ``data_name``, given new values the
+same way. ``fit(values, seed, initvals)`` starts every chain (jittered, as PyMC's nutpie
+path does) at ``initvals``, the start the model's own pipeline would use for those data.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from typing import Any
 
 import numpy as np
 import pymc as pm
 import pytensor
 import xarray as xr
+from pymc.initial_point import make_initial_point_fn
 
 from carestar.errors import ConfigError
 from carestar.sampling import check_sampler, sample
@@ -41,14 +49,18 @@ def check_refit_sampler(sampler: dict[str, Any]) -> None:
 
 
 class Refitter:
-    """Fit ``model`` to new values of its observed variable, compiling once where it can."""
+    """Fit ``model`` to new values of its observed variable (or of its ``pm.Data`` variable
+    ``data_name``), compiling once where it can."""
 
-    def __init__(self, model: pm.Model, sampler: dict[str, Any]) -> None:
+    def __init__(self, model: pm.Model, sampler: dict[str, Any], data_name: str | None = None) -> None:
         check_refit_sampler(sampler)
-        name = observed_name(model)
-        rv = model[name]
-        self.data = pytensor.shared(np.asarray(model.rvs_to_values[rv].data, dtype=rv.dtype), name=DATA_NAME)
-        self.model = pm.observe(model, {name: self.data})
+        if data_name is None:
+            name = observed_name(model)
+            rv = model[name]
+            self.data = pytensor.shared(np.asarray(model.rvs_to_values[rv].data, dtype=rv.dtype), name=DATA_NAME)
+            self.model = pm.observe(model, {name: self.data})
+        else:
+            self.data, self.model = model[data_name], model
         self.sampler = sampler
         self.compiled = None
         if sampler["nuts_sampler"] == "nutpie":
@@ -56,16 +68,19 @@ class Refitter:
 
             self.compiled = nutpie.compile_pymc_model(self.model, backend=sampler.get("backend", "numba"))
 
-    def fit(self, values: np.ndarray, seed: int) -> xr.DataTree:
+    def fit(self, values: np.ndarray, seed: int, initvals: dict[str, np.ndarray] | None = None) -> xr.DataTree:
         """The posterior given ``values`` (same shape and type as the configured data)."""
         values = np.asarray(values, dtype=self.data.dtype)
         if self.compiled is None:
             self.data.set_value(values)
-            return sample(self.model, self.sampler, seed, pointwise=lambda tree, s: {})
+            return sample(self.model, self.sampler, seed, initvals=initvals, pointwise=lambda tree, s: {})
         import nutpie
 
+        compiled = self.compiled.with_data(**{self.data.name: values})
+        if initvals:
+            compiled = dataclasses.replace(compiled, initial_point_func=self._initial_point(initvals))
         return nutpie.sample(
-            self.compiled.with_data(**{DATA_NAME: values}),
+            compiled,
             draws=int(self.sampler["draws"]),
             tune=int(self.sampler["tune"]),
             chains=int(self.sampler["chains"]),
@@ -75,3 +90,17 @@ class Refitter:
             progress_bar=False,
             target_accept=float(self.sampler.get("target_accept", 0.8)),
         )
+
+    def _initial_point(self, initvals: dict[str, np.ndarray]):
+        """nutpie's start: a flat array of the transformed free variables, in the model's order."""
+        point = make_initial_point_fn(model=self.model, overrides=initvals, jitter_rvs=set(self.model.free_RVs),
+                                      return_transformed=True)
+        names = [self.model.rvs_to_values[rv].name for rv in self.model.free_RVs]
+        lock = threading.Lock()  # nutpie starts its chains from several threads
+
+        def flat(seed=None) -> np.ndarray:
+            with lock:
+                values = point(seed)
+            return np.concatenate([np.asarray(values[n], dtype="float64").ravel() for n in names])
+
+        return flat

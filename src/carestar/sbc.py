@@ -4,7 +4,10 @@ Replication ``i`` of ``n`` (settings under ``sbc`` in ``conf/config.yaml``):
 
 1. ``theta_i ~ p(theta)`` and ``y_i ~ p(y | theta_i)``: draw ``i`` of the model's own prior
    predictive (``pm.sample_prior_predictive`` on ``model.build`` of the configured data's
-   design: the same rows, covariates, groups and rating regimes, a simulated outcome).
+   design: the same rows, covariates, groups and rating regimes, a simulated outcome). A
+   model whose likelihood is a ``pm.Potential`` (latent classes) simulates with its own
+   generator, and its classes are put in a canonical order in truths and draws alike
+   (``carestar.sbc_problem``).
    ``sbc.simulator`` overrides settings of the model (``sbc.simulator.priors...``) for the
    simulation only: a deliberately mismatched model, to check that the check can fail.
 2. The posterior ``p(theta | y_i)`` by the configured NUTS sampler, compiled once
@@ -45,7 +48,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -53,8 +55,9 @@ from omegaconf import DictConfig, OmegaConf
 from carestar import diagnostics as diag
 from carestar.errors import ConfigError
 from carestar.interrupts import RunInterrupted, check_complete, interruptible
-from carestar.refit import Refitter, check_refit_sampler, observed_name
+from carestar.refit import check_refit_sampler
 from carestar.runs import STAGING, RunDirectory, Stopwatch, config_hash, git_state, package_versions
+from carestar.sbc_problem import problem
 
 log = logging.getLogger("carestar")
 
@@ -90,14 +93,10 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
     run = RunDirectory(run_path)
     done = _resume(settings["resume"], fingerprint, run, settings["n"])
     with clock.stage("build"):
-        fit_graph = model.build(design)
-        sim_graph = simulating.build(simulating.prepare(data))
-        outcome = observed_name(fit_graph)
-        refit = Refitter(fit_graph, sampler)
-    with clock.stage("prior"):
-        prior = pm.sample_prior_predictive(draws=settings["n"], model=sim_graph, random_seed=int(cfg.seed))
-    names = _monitored(model, prior.prior)
-    truths, simulated = prior.prior.to_dataset(), prior.prior_predictive[outcome].values[0]
+        sim_design = design if simulating is model else simulating.prepare(data)
+        plan = problem(model, design, simulating, sim_design, settings["n"], sampler, int(cfg.seed))
+    names = plan.names or _monitored(model, plan.truths)
+    truths, simulated = plan.truths, plan.simulated
     n, L = settings["n"], settings["ranks"]
     _check_reused(done, simulated, settings["resume"])
     print(f"carestar: sbc of model={model.name} on {data.source}: {n} replications "
@@ -108,7 +107,7 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
             for i in range(n):
                 if i in done:
                     continue
-                done[i] = _replicate(i, refit, simulated[i], truths, names, sampler, settings, cfg, received)
+                done[i] = _replicate(i, plan, simulated[i], truths, names, sampler, settings, cfg, received)
                 done[i].update(fingerprint=fingerprint, data_sha=_sha(simulated[i]))
                 run.write_json(f"{REPLICATIONS}/rep_{i:05d}.json", done[i])
                 status = "gates passed" if done[i]["passed"] else f"FAILED {', '.join(done[i]['failed'])}"
@@ -203,14 +202,15 @@ def replication_seed(seed: int, i: int) -> int:
     return int(np.random.SeedSequence([int(seed), i]).generate_state(1)[0] % 2**31)
 
 
-def _replicate(i, refit, y, truths, names, sampler, settings, cfg, received) -> dict[str, Any]:
+def _replicate(i, plan, y, truths, names, sampler, settings, cfg, received) -> dict[str, Any]:
     """Fit replication ``i`` and rank its true values among the thinned draws."""
     t0 = time.perf_counter()
     seed = replication_seed(int(cfg.seed), i)
     record: dict[str, Any] = {"replication": i, "seed": seed}
     try:
-        tree = refit.fit(y, seed)
+        tree = plan.refit.fit(y, seed, plan.start(y))
         check_complete(tree, sampler, received)
+        tree["posterior"] = plan.canonical(tree["posterior"].to_dataset())
     except RunInterrupted:
         raise
     except Exception as error:  # a fit that cannot run is a failed fit, listed, never dropped silently
