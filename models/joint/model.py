@@ -128,13 +128,14 @@ from models.joint.prepared import PreparedJoint
 from models.joint.relabelling import chain_agreement, relabel_to_em
 from models.joint.three_step import three_step_methods, three_step_tables
 from models.lca import fit_em, interior_item_probs, interior_shares, ordinal_initial_values
+from models.lca.emission import ordered_logit_emission
 from models.lca.posterior import is_mode_only
 from models.lca.predictive import answer_check
-from models.lca.emission import ordered_logit_emission
 from models.ordinal import LINKS
 from models.ordinal_likelihood import link_quantile, observed_log_prob
 
 STRATEGY_MODES = ("type", "latent")
+ANSWERS, STARS = "answers", "stars"  # the pm.Data of build
 BLOCKS = ("strategy", "resources", "practice")  # model.blocks: the drivers in the rating
 
 
@@ -264,9 +265,11 @@ class JointModel(Model):
             "item": list(r.items),
             "response": list(range(r.max_categories)),
         }
-        one_hot = r.one_hot()
         groups = prep.category_groups()
         with pm.Model(coords=coords) as model:
+            # the data as pm.Data: task=sbc gives the compiled model new answers and ratings
+            one_hot = pm.Data(ANSWERS, r.one_hot().astype(float))
+            stars = pm.Data(STARS, np.asarray(d.y, dtype="int64"))
             # latent classes of local practice (as models/lca.py)
             if K > 1:
                 shares = pm.Dirichlet("class_shares", a=np.full(K, self._prior(
@@ -296,7 +299,7 @@ class JointModel(Model):
                     cutpoints="item_cutpoints", cutpoint_dim="item_cutpoint")
                 padded.append((js, c, theta))
             for js, c, theta in padded:
-                oh = one_hot[:, js, :c].reshape(r.n_org, -1)
+                oh = one_hot[:, js, :c].reshape((r.n_org, -1))
                 log_item = log_item + pt.dot(oh, pt.log(theta).reshape((K, -1)).T)
             if not prep.single_item_variable():
                 full = pt.zeros((K, r.n_item, r.max_categories))
@@ -336,7 +339,7 @@ class JointModel(Model):
             cutpoints = pm.Deterministic(
                 "cutpoints", link_quantile(self.link, pt.cumsum(pi)[:-1]), dims="cutpoint")
             log_rate = observed_log_prob(self.link, eta[:, None] + gamma[None, :], cutpoints,
-                                         d.y, C, d.lowest)  # (N, K)
+                                         stars, C, d.lowest)  # (N, K)
             # sum each organisation's rating rows: (org, K)
             log_rate_org = pt.dot(np.eye(r.n_org)[:, prep.org_of_row], log_rate)
             ll = pt.logsumexp(pt.log(shares)[None, :] + log_item + log_rate_org, axis=1)
@@ -378,6 +381,12 @@ class JointModel(Model):
             names.append("item_probs")
         return [n for n in names if n in post.data_vars and n not in self.fixed_at_zero()
                 and post[n].size]
+
+    def sbc_generator(self, prep: PreparedJoint):
+        """``task=sbc``: the model's own simulator (``models.joint.sbc``)."""
+        from models.joint.sbc import generator
+
+        return generator(self, prep)
 
     def fixed_at_zero(self) -> tuple[str, ...]:
         """Effect variables that ``model.blocks`` leaves out (deterministic zeros)."""

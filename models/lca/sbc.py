@@ -53,15 +53,9 @@ def generator(model: LatentClassModel, prepared: PreparedLCA) -> Generator:
         raise ConfigError("task=sbc simulates one organisation per row: it does not take frequency weights "
                           "(data.weights); expand the rows instead")
     graph = model.build(prepared)
-    answered = r.observed[..., None]
-    n_cat = r.max_categories
 
     def simulate(theta: xr.Dataset, rng: np.random.Generator) -> np.ndarray:
-        probs = np.asarray(theta["item_probs"].values, float)
-        z = rng.choice(prepared.n_classes, size=r.n_org, p=np.asarray(theta["class_shares"].values, float))
-        cdf = np.cumsum(probs[z], axis=-1)  # (N, J, C)
-        codes = np.minimum((rng.random((r.n_org, r.n_item, 1)) * cdf[..., -1:] > cdf).sum(-1), n_cat - 1)
-        return ((codes[..., None] == np.arange(n_cat)) & answered).astype(float)
+        return classes_and_answers(theta, r.observed, rng)[1]
 
     def initvals(values: np.ndarray) -> dict[str, np.ndarray]:
         codes = np.where(r.observed, values.argmax(axis=-1), -1)
@@ -71,8 +65,21 @@ def generator(model: LatentClassModel, prepared: PreparedLCA) -> Generator:
         return initial_values(replace(prepared, responses=resp, em=em))
 
     variables = [rv.name for rv in graph.free_RVs] + [v.name for v in graph.deterministics]
-    return Generator(graph, ANSWERS, monitored_names(variables, prepared.n_classes), simulate,
+    return Generator(graph, (ANSWERS,), monitored_names(variables, prepared.n_classes), simulate,
                      lambda ds: by_use(ds, r.n_categories), initvals)
+
+
+def classes_and_answers(theta: xr.Dataset, answered: np.ndarray, rng: np.random.Generator
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Each organisation's class drawn from ``class_shares`` and its answers from that
+    class's ``item_probs`` (class, item, category), where ``answered`` (org, item):
+    (classes, one-hot answers (org, item, category), zeros where not answered)."""
+    probs = np.asarray(theta["item_probs"].values, float)
+    shares = np.asarray(theta["class_shares"].values, float)
+    z = rng.choice(len(shares), size=answered.shape[0], p=shares)
+    cdf = np.cumsum(probs[z], axis=-1)  # (N, J, C)
+    codes = np.minimum((rng.random(answered.shape + (1,)) * cdf[..., -1:] > cdf).sum(-1), probs.shape[-1] - 1)
+    return z, ((codes[..., None] == np.arange(probs.shape[-1])) & answered[..., None]).astype(float)
 
 
 def by_use(ds: xr.Dataset, n_categories) -> xr.Dataset:

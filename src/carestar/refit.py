@@ -8,7 +8,7 @@ a fit costs its sampling only. The other NUTS samplers (``pymc``, ``numpyro``) a
 the new value and sample as usual, which recompiles (from PyTensor's cache) in every fit.
 
 A model whose likelihood is a ``pm.Potential`` (the latent class models) has no observed
-variable: its data are a ``pm.Data`` variable, named by ``data_name``, given new values the
+variable: its data are ``pm.Data`` variables, named by ``data_names``, given new values the
 same way. ``fit(values, seed, initvals)`` starts every chain (jittered, as PyMC's nutpie
 path does) at ``initvals``, the start the model's own pipeline would use for those data.
 """
@@ -52,15 +52,17 @@ class Refitter:
     """Fit ``model`` to new values of its observed variable (or of its ``pm.Data`` variable
     ``data_name``), compiling once where it can."""
 
-    def __init__(self, model: pm.Model, sampler: dict[str, Any], data_name: str | None = None) -> None:
+    def __init__(self, model: pm.Model, sampler: dict[str, Any],
+                 data_names: tuple[str, ...] | None = None) -> None:
         check_refit_sampler(sampler)
-        if data_name is None:
+        if data_names is None:
             name = observed_name(model)
             rv = model[name]
-            self.data = pytensor.shared(np.asarray(model.rvs_to_values[rv].data, dtype=rv.dtype), name=DATA_NAME)
-            self.model = pm.observe(model, {name: self.data})
+            self.data = {DATA_NAME: pytensor.shared(np.asarray(model.rvs_to_values[rv].data, dtype=rv.dtype),
+                                                    name=DATA_NAME)}
+            self.model = pm.observe(model, {name: self.data[DATA_NAME]})
         else:
-            self.data, self.model = model[data_name], model
+            self.data, self.model = {name: model[name] for name in data_names}, model
         self.sampler = sampler
         self.compiled = None
         if sampler["nuts_sampler"] == "nutpie":
@@ -68,15 +70,21 @@ class Refitter:
 
             self.compiled = nutpie.compile_pymc_model(self.model, backend=sampler.get("backend", "numba"))
 
-    def fit(self, values: np.ndarray, seed: int, initvals: dict[str, np.ndarray] | None = None) -> xr.DataTree:
-        """The posterior given ``values`` (same shape and type as the configured data)."""
-        values = np.asarray(values, dtype=self.data.dtype)
+    def fit(self, values: np.ndarray | dict[str, np.ndarray], seed: int,
+            initvals: dict[str, np.ndarray] | None = None) -> xr.DataTree:
+        """The posterior given ``values`` (same shape and type as the configured data; a
+        dict by data name for a model with several)."""
+        if not isinstance(values, dict):
+            (name,) = self.data
+            values = {name: values}
+        values = {name: np.asarray(values[name], dtype=var.dtype) for name, var in self.data.items()}
         if self.compiled is None:
-            self.data.set_value(values)
+            for name, var in self.data.items():
+                var.set_value(values[name])
             return sample(self.model, self.sampler, seed, initvals=initvals, pointwise=lambda tree, s: {})
         import nutpie
 
-        compiled = self.compiled.with_data(**{self.data.name: values})
+        compiled = self.compiled.with_data(**values)
         if initvals:
             compiled = dataclasses.replace(compiled, initial_point_func=self._initial_point(initvals))
         return nutpie.sample(

@@ -180,8 +180,12 @@ def _resume(folder: str | None, fingerprint: str, run: RunDirectory, n: int) -> 
     return done
 
 
-def _sha(values: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()[:16]
+def _sha(values: np.ndarray | dict[str, np.ndarray]) -> str:
+    parts = [values[k] for k in sorted(values)] if isinstance(values, dict) else [values]
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _check_reused(done: dict[int, dict[str, Any]], simulated: np.ndarray, folder: str | None) -> None:

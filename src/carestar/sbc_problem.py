@@ -19,7 +19,7 @@ Two kinds of model:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +35,9 @@ class Generator:
     """A model's own simulator for ``task=sbc`` (see the module docstring)."""
 
     graph: pm.Model
-    data_name: str
+    data_names: tuple[str, ...]  # its pm.Data; simulate returns an array (one) or a dict by name
     monitored: list[str]
-    simulate: Callable[[xr.Dataset, np.random.Generator], np.ndarray]
+    simulate: Callable[[xr.Dataset, np.random.Generator], np.ndarray | dict[str, np.ndarray]]
     canonical: Callable[[xr.Dataset], xr.Dataset]
     initvals: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
 
@@ -48,7 +48,7 @@ class Problem:
 
     refit: Refitter
     truths: xr.Dataset  # (chain=1, draw=n, ...) every parameter, canonical labels
-    simulated: np.ndarray  # (n, ...) the data sets
+    simulated: Sequence[Any]  # the n data sets: arrays, or dicts of arrays by data name
     names: list[str] | None  # monitored parameters (None: the model's own patterns)
     canonical: Callable[[xr.Dataset], xr.Dataset] = lambda ds: ds
     initvals: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
@@ -71,9 +71,8 @@ def problem(model: Any, design: Any, simulating: Any, sim_design: Any, n: int, s
         with warnings.catch_warnings():  # ignoring the Potential is the point: these are prior draws
             warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
             prior = pm.sample_prior_predictive(draws=n, model=generating.graph, random_seed=seed).prior.to_dataset()
-        simulated = np.stack([generating.simulate(prior.isel(chain=0, draw=i), data_seed(seed, i))
-                              for i in range(n)])
-        return Problem(Refitter(fitting.graph, sampler, data_name=fitting.data_name), fitting.canonical(prior),
+        simulated = [generating.simulate(prior.isel(chain=0, draw=i), data_seed(seed, i)) for i in range(n)]
+        return Problem(Refitter(fitting.graph, sampler, data_names=fitting.data_names), fitting.canonical(prior),
                        simulated, fitting.monitored, fitting.canonical, fitting.initvals)
     fit_graph, sim_graph = model.build(design), simulating.build(sim_design)
     outcome = observed_name(fit_graph)

@@ -1,0 +1,77 @@
+r"""``task=sbc model=joint``: the joint model's own generator (``carestar.sbc_problem``).
+
+The likelihood is a ``pm.Potential``, so PyMC's prior predictive gives the parameters only.
+Given draw :math:`s`, a data set of the configured study's shape (its organisations, their
+missing answers, rating years, regimes, strategy types and resources):
+
+.. math::
+
+    z_i \sim \text{Categorical}(\pi^{(s)}),\quad
+    y_{ij} \sim \text{Categorical}(\theta^{(s)}_{z_i j \cdot}),\quad
+    P(s_{it} \le c) = F\big(c^{(s)}_c - \eta^{(s)}_{it} - \gamma^{(s)}_{z_i}\big)
+
+(``models.lca.sbc.classes_and_answers``; ``models.joint.likelihood.linear_predictor``;
+``models.ordinal_likelihood.category_probabilities`` with each year's regime), as the model's
+``pm.Data`` ``answers`` (one-hot) and ``stars``. Each fit starts where ``model=joint`` starts,
+at the EM solution of its own answers. Canonical labels: every draw's classes ordered by use
+(``models.lca.sbc.by_use``), then class 1 made the reference of the class effects again,
+the cutpoints shifted with them (``models.joint.relabelling.rereference``), in the truths
+and the posterior draws alike.
+
+Not supported (refused before any work): latent strategy stances (``model.strategy=latent``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+
+from carestar.errors import ConfigError
+from carestar.sbc_problem import Generator
+from models.joint.likelihood import linear_predictor
+from models.joint.relabelling import rereference
+from models.lca import fit_em
+from models.lca.sbc import by_use, classes_and_answers
+from models.ordinal_likelihood import category_probabilities
+
+if TYPE_CHECKING:
+    from models.joint.model import JointModel
+    from models.joint.prepared import PreparedJoint
+
+
+def generator(model: JointModel, prep: PreparedJoint) -> Generator:
+    from models.joint.model import ANSWERS, STARS
+
+    if prep.likert is not None:
+        raise ConfigError("task=sbc of model=joint: latent strategy stances (model.strategy=latent) are not "
+                          "supported; expected model.strategy=type")
+    graph = model.build(prep)
+    d, r = prep.design, prep.responses
+    lowest = None if d.lowest is None else np.asarray(d.lowest)
+
+    def simulate(theta: xr.Dataset, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        z, answers = classes_and_answers(theta, r.observed, rng)
+        v = {name: np.asarray(theta[name].values, float)[None] for name in ("beta", "org_effect", "year_effect")}
+        eta = linear_predictor(v, prep)[0] + np.asarray(theta["class_effects"].values, float)[z[prep.org_of_row]]
+        p = category_probabilities(model.link, eta, np.asarray(theta["cutpoints"].values, float), lowest)
+        cdf = np.cumsum(p, axis=-1)
+        stars = np.minimum((rng.random((len(eta), 1)) * cdf[:, -1:] > cdf).sum(-1), p.shape[-1] - 1)
+        return {ANSWERS: answers, STARS: stars.astype("int64")}
+
+    def initvals(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        resp = replace(r, codes=np.where(r.observed, values[ANSWERS].argmax(axis=-1), -1))
+        em = fit_em(resp, prep.n_classes, seed=model.seed, n_init=model.em_starts)
+        return model.initvals(replace(prep, responses=resp, em=em))
+
+    def canonical(ds: xr.Dataset) -> xr.Dataset:
+        return rereference(by_use(ds, r.n_categories), model.link)
+
+    monitored = [n for n in ("class_shares", "class_effects_free", "beta", "cutpoints", "org_sd", "year_effect",
+                             "item_cutpoints", "class_location", *(f"item_probs_C{c}" for c in prep.category_groups()))
+                 if n in graph.named_vars and n not in model.fixed_at_zero()]
+    if prep.single_item_variable():
+        monitored.append("item_probs")
+    return Generator(graph, (ANSWERS, STARS), monitored, simulate, canonical, initvals)
