@@ -41,6 +41,7 @@ import pandas as pd
 from carestar.drivers import RESIDUAL_VARIANCE
 
 CI = (0.05, 0.95)
+RESIDUAL_NAME = {"logit": "pi^2/3 (logistic)", "probit": "1 (normal)", "cloglog": "pi^2/6 (Gumbel)"}
 STUDY_LABELS = {"region": "between regions", "org_type": "between council types"}
 
 
@@ -68,11 +69,11 @@ def level_labels(levels: list[str], panel: bool) -> dict[str, str]:
         else:
             labels[g] = f"between levels of {g}"
     if "org" in levels and panel:
-        labels["residual"] = "within councils over years (link residual)"
+        labels["residual"] = "within councils over years"
     elif panel:
-        labels["residual"] = "within groups (link residual)"
+        labels["residual"] = "within groups (the link's residual)"
     else:
-        labels["residual"] = "residual (link): councils within their groups, one rating each"
+        labels["residual"] = "the link's residual: councils within their groups, one rating each"
     return labels
 
 
@@ -92,10 +93,11 @@ def table(sd_draws: dict[str, np.ndarray], link: str, labels: dict[str, str]) ->
     interval) and the variance (mean, 90% interval), latent scale of ``link``."""
     variance, share = shares(sd_draws, link)
     rows = []
-    for g in variance:
+    outer_first = sorted(sd_draws, key=lambda g: (g == "org", g not in STUDY_LABELS))  # stable
+    for g in [*outer_first, "residual"]:
         rows.append({
             "level": g, "variance_of": labels[g],
-            "parameter": f"{g}_sd^2" if g != "residual" else f"{link} residual",
+            "parameter": f"{g}_sd^2" if g != "residual" else RESIDUAL_NAME[link],
             "share_mean": share[g].mean(), "share_q05": np.quantile(share[g], CI[0]),
             "share_q95": np.quantile(share[g], CI[1]),
             "variance_mean": variance[g].mean(), "variance_q05": np.quantile(variance[g], CI[0]),
