@@ -24,9 +24,14 @@ For row i (an organisation-year, or a row of a tidy CSV) with K ordered categori
   Dirichlet on the category probabilities at ``eta = 0``, put a logistic density on every
   cutpoint and pulled small data sets' outer cutpoints and effects in: ``R ordinal``'s wine
   data by 0.3 SE.)
-- Group terms (the study's organisations across years; ``(1|g)`` / ``(x|g)`` in a
-  formula) are non-centred: ``b_g = sd * z_g``, ``z_g ~ N(0, 1)``,
-  ``sd ~ HalfNormal(priors.group_sd.sigma)`` (divided by the SD of a slope's column).
+- Group terms (the study's levels ``model.groups``, default ``[org]``: the councils across
+  years, and ``region`` / ``org_type``, ``carestar.study_design``; ``(1|g)`` / ``(x|g)`` in a
+  formula) are non-centred, one intercept vector and one SD per level:
+  ``b_g = sd_g * z_g``, ``z_g ~ N(0, 1)``, ``sd_g ~ HalfNormal(priors.group_sd.sigma)``
+  (divided by the SD of a slope's column); dims and names by level (``region``,
+  ``region_sd``, ``region_effect``). With ``[org, region]`` the council intercept is its
+  departure from its region. ``tables/variance_shares.csv``: how the latent variance splits
+  over the levels (``carestar.variance_shares``). PSIS-LOO stays per row (org-year).
 - Year effects (panel mode) ``tau ~ ZeroSumNormal(priors.year_effects.sigma)``: the rating
   regime drifted; the cutpoints carry the overall level.
 - A rating regime that did not award the lowest categories (no 0 stars from 2006,
@@ -69,7 +74,8 @@ from carestar.monotonic_figures import monotonic_markdown, monotonic_table, step
 from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown, iid_cutpoints,
                              effects_of, observation_counts, scaled_effects, slope_scales)
 from carestar.study import Study
-from carestar.study_design import ratings_design
+from carestar.study_design import check_levels, ratings_design
+from carestar.variance_shares import markdown as variance_markdown, of_posterior as variance_shares
 from models import ordinal_figures
 from models.ordinal_likelihood import (FAMILIES, LINKS, category_probabilities, link_quantile,
                                        observed_log_prob, replicate_categories, row_derivatives,
@@ -117,6 +123,7 @@ class OrdinalModel(Model):
     name = "ordinal"
 
     CONFIG_CHOICES = {"family": FAMILIES, "link": LINKS}  # carestar.config_checks refuses others
+    STUDY_GROUPS = ("org",)  # model.groups' default: today's organisation intercepts
 
     def __init__(
         self,
@@ -130,6 +137,7 @@ class OrdinalModel(Model):
         formula: str | None = None,
         figure_year: int = 2007,
         priors: dict[str, dict[str, float]] | None = None,
+        groups: list[str] | None = None,
     ) -> None:
         if link not in LINKS:
             raise ConfigError(f"model.link={link!r} is not a link; expected one of {LINKS}")
@@ -145,6 +153,7 @@ class OrdinalModel(Model):
         self.formula = formula
         self.figure_year = figure_year
         self.priors = checked_priors(priors, DEFAULT_PRIORS, "ordinal")
+        self.groups = check_levels(self.STUDY_GROUPS if groups is None else groups)
 
     def lowest_category(self, year) -> int:
         """The lowest category the rating regime of ``year`` awarded (``model.lowest_stars``)."""
@@ -167,8 +176,13 @@ class OrdinalModel(Model):
                 year=self.year,
                 lowest_stars=self.lowest_stars,
                 standardise=self.standardise,
+                groups=self.groups,
             )
         else:
+            if self.groups != self.STUDY_GROUPS:
+                raise ConfigError(
+                    f"model.groups={list(self.groups)} is for the study (data=synthetic or data=study); "
+                    "on a CSV write the group terms in the formula, e.g. 'model.formula=\"y ~ x + (1|g)\"'")
             if not self.formula:
                 raise ConfigError(
                     "data=csv needs a formula: 'model.formula=\"outcome ~ x1 + x2 + (1|group)\"'"
@@ -319,6 +333,8 @@ class OrdinalModel(Model):
             tables["figure1_probabilities"] = ordinal_figures.strategy_probabilities(self, idata, design)
         if (monotonic := monotonic_table(idata, design)) is not None:
             tables["monotonic"] = monotonic
+        if (shares := variance_shares(idata.posterior, design, self.link, self.family)) is not None:
+            tables["variance_shares"] = shares
         return tables
 
     @staticmethod
@@ -365,4 +381,6 @@ class OrdinalModel(Model):
             text += "\n\n" + monotonic_markdown(monotonic)
         if design.cs is not None and self.family == "cumulative":
             text += "\n\n" + category_specific.gap_report(idata, design)
+        if (shares := variance_shares(idata.posterior, design, self.link, self.family)) is not None:
+            text += "\n\n" + variance_markdown(shares, self.link)
         return text

@@ -17,7 +17,7 @@ from carestar.design import RegressionDesign
 from carestar.figures import CI_LABEL, legend_outside
 from carestar.monotonic import average_contribution_draws
 from carestar.priors import observation_counts
-from carestar.study_design import STRATEGY_LEVELS
+from carestar.study_design import LEVELS, STRATEGY_LEVELS
 from models.ordinal_likelihood import category_probabilities
 
 if TYPE_CHECKING:
@@ -49,9 +49,10 @@ def strategy_probabilities(
     shift = shift + np.reshape(average_contribution_draws(post, design.monotonic, observation_counts(design)), -1)
     nodes, weights = np.polynomial.hermite_e.hermegauss(HERMITE_NODES)
     weights = weights / weights.sum()
-    org_sd = np.zeros(cut.shape[0])
-    if "org_sd" in post:
-        org_sd = post["org_sd"].isel(org_coef=0).stack(sample=("chain", "draw")).values
+    sds = [post[f"{level}_sd"].isel({f"{level}_coef": 0}).stack(sample=("chain", "draw")).values
+           for level in LEVELS if f"{level}_sd" in post]
+    org_sd = (np.zeros(cut.shape[0]) if not sds else sds[0] if len(sds) == 1  # as drawn, one level
+              else np.sqrt(sum(sd**2 for sd in sds)))  # the SD of a council's whole intercept
     ref = model.reference.get("strategy_type", "defender")
     rows = []
     for level in STRATEGY_LEVELS:

@@ -138,6 +138,15 @@ CASES = [
     Case("task-unknown", ["task=nosuch"], ["task='nosuch' is not a task", "fit"]),
     Case("predictor-unknown", ["model.predictors=[strategy_type,budget]"], ["budget", "model.predictors"]),
     Case("study-without-dir", ["data=study"], ["data=study needs data.dir"]),
+    # ------------------------------------------------------------------ levels of the hierarchy (issue 13 item 3)
+    Case("groups-unknown-level", ["model.groups=[org,county]"], ["model.groups", "'county'", "'region'"]),
+    Case("groups-not-a-list", ["model.groups=region"], ["model.groups='region'", "a list"]),
+    Case("groups-twice", ["model.groups=[org,org]"], ["model.groups=['org', 'org']", "twice"]),
+    Case("groups-on-csv", [*ORDINAL, "model.groups=[org,region]"], ["model.groups=['org', 'region']",
+                                                                    "data=study", "(1|g)"]),
+    Case("region-sd-above-org-sd", ["data.ratings.region_sd=0.9"], ["data.ratings.region_sd=0.9",
+                                                                    "data.ratings.org_sd=0.8"]),
+    Case("region-sd-negative", ["data.ratings.region_sd=-0.1"], ["data.ratings.region_sd=-0.1", "[0,"]),
     Case("study-folder-missing", ["data=study", "data.dir={tmp}/nowhere"], ["nowhere", "study folder not found"]),
     Case("simulate-into-user-folder", ["task=simulate", "out={tmp}/mine"], ["out=", "already holds files",
                                                                           "overwrite=true"],
@@ -297,6 +306,7 @@ def test_bad_input_is_refused_before_any_work(case, entry, valid_study, tmp_path
 
 
 def test_the_catalogue_only_grows():
-    """The count of bad inputs refused cleanly (issue 12 closed with 69; issue 14: 74; cs(), mo(), model=country: 86)."""
-    assert len(CASES) >= 86
+    """The count of bad inputs refused cleanly (issue 12 closed with 69; issue 14: 74; cs(), mo(), model=country: 86;
+    model.groups and region_sd: 92)."""
+    assert len(CASES) >= 92
     assert len({c.name for c in CASES}) == len(CASES)

@@ -12,6 +12,10 @@ where the expectation is over the generating distribution of ``eta - y_t`` (stra
 type, resources, latent class, organisation effect), taken from a large fixed-seed Monte
 Carlo sample of whole synthetic populations drawn with ``carestar.synthetic``'s own code
 and summarised by 1000 quantiles per year (the logistic noise is integrated exactly).
+An expected count is a sum over councils of each council's expected probabilities, which
+depend on its marginal distribution alone; the region effects (``region_sd``) are carved out
+of the council effect's SD ``org_sd``, so that distribution, and the calibration, are the
+same for every ``region_sd``: the sample is drawn with ``region_sd = 0``.
 The 2006-2008 floor (0 and 1 stars merged) leaves 18 free proportions for 9 numbers, so
 the fit is not exact; ``Calibration`` reports the misfit.
 
@@ -54,7 +58,9 @@ def published_counts(councils: int = COUNCILS) -> pd.DataFrame:
 
 def latent_quantiles(params: SyntheticParams, replicates: int = REPLICATES,
                      seed: int = CALIBRATION_SEED, quantiles: int = QUANTILES) -> np.ndarray:
-    """Quantiles (years x quantiles) of ``eta - y_t`` over the generating distribution."""
+    """Quantiles (years x quantiles) of ``eta - y_t`` over the generating distribution
+    (drawn with ``region_sd = 0``: the module docstring says why that is the same)."""
+    params = replace(params, ratings=replace(params.ratings, region_sd=0.0))
     rng = np.random.default_rng(seed)
     organisations = make_organisations(params.councils, params.ni_trusts)
     england = organisations.loc[organisations["country"] == "England", "org"].to_numpy()
@@ -68,8 +74,8 @@ def latent_quantiles(params: SyntheticParams, replicates: int = REPLICATES,
         strategy_type = dict(zip(england, rng.choice(types, len(england), p=type_p / type_p.sum())))
         practice_class = dict(zip(england, rng.choice(classes, len(england),
                                                       p=class_p / class_p.sum())))
-        resources, _, _, latent = england_latent_rows(rng, organisations, strategy_type,
-                                                      practice_class, params)
+        resources, _, _, _, latent = england_latent_rows(rng, organisations, strategy_type,
+                                                         practice_class, params)
         year = resources["year"].to_numpy(dtype=int)
         for k, y in enumerate(years):
             by_year[k].append(latent[year == y])

@@ -16,6 +16,14 @@ Predictors (``model.predictors``):
   chosen item is an error naming it.
 
 Rows are England's (org, year) ratings, one year (``year``) or the whole panel.
+
+Group levels (``model.groups``, ``LEVELS``): ``org`` (the council: its ratings repeat over
+the years), ``region`` and ``org_type`` (from ``organisations.csv``), each one intercept per
+level of that column. ``org`` is fitted in panel mode only (one year has one rating per
+council, so its intercept would be the residual); ``region`` and ``org_type`` in either
+mode. A rated organisation's region is its row of ``organisations.csv``: the synthetic
+study rates English councils only, so ``Northern Ireland`` (the trusts' region) is never
+a level; a study whose ratings include trusts gets it as a level of its own.
 """
 
 from __future__ import annotations
@@ -52,6 +60,23 @@ def degree_items(local_practice: pd.DataFrame) -> list[str]:
     """The degree-of-use (0-5) items of the study, each usable as a predictor."""
     return sorted(local_practice.loc[local_practice["degree_of_use"].notna(), "item"].astype(str).unique())
 STARS = ("0", "1", "2", "3")
+LEVELS = ("org", "region", "org_type")  # model.groups: the levels a study's councils are nested in
+
+
+def check_levels(groups) -> tuple[str, ...]:
+    """``model.groups`` as a tuple of known, distinct levels, or a ``ConfigError``."""
+    if isinstance(groups, str) or not all(isinstance(g, str) for g in groups):
+        raise ConfigError(f"model.groups={groups!r} is not a list of levels; expected a list drawn "
+                          f"from {list(LEVELS)}, e.g. 'model.groups=[org,region]'")
+    levels = tuple(groups)
+    unknown = [g for g in levels if g not in LEVELS]
+    if unknown:
+        raise ConfigError(f"model.groups: unknown level(s) {unknown}; expected levels from {list(LEVELS)} "
+                          "(org: the council, region and org_type: columns of organisations.csv), "
+                          "e.g. 'model.groups=[org,region]'")
+    if len(set(levels)) != len(levels):
+        raise ConfigError(f"model.groups={list(levels)} names a level twice")
+    return levels
 
 
 def ratings_design(
@@ -61,8 +86,11 @@ def ratings_design(
     year: int | None = None,
     lowest_stars: dict[int, int] | None = None,
     standardise: bool = True,
+    groups: tuple[str, ...] | list[str] = ("org",),
 ) -> RegressionDesign:
-    """Stars on the chosen predictors; the whole panel (org intercepts, year effects) or one year."""
+    """Stars on the chosen predictors; the whole panel (intercepts per level of ``groups``,
+    year effects) or one year (intercepts per level of ``groups`` except ``org``)."""
+    levels = check_levels(groups)
     specs = [_predictor_name(p) for p in predictors]
     items = degree_items(study.local_practice)
     available = (*PREDICTORS, LEVEL, *items)
@@ -124,17 +152,15 @@ def ratings_design(
                 + ", ".join(f"{rows.org[i]}/{rows.year[i]}" for i in bad[:10]),
             )
 
-    groups: tuple[GroupTerm, ...] = ()
-    period = None
-    if year is None:
-        groups = (GroupTerm(_factor("org", rows["org"])),)
-        period = _factor("year", rows["year"])
+    period = None if year is not None else _factor("year", rows["year"])
+    fitted = [g for g in levels if g != "org" or year is None]
+    terms = tuple(GroupTerm(_factor(g, values)) for g, values in _level_values(study, rows, fitted).items())
     return RegressionDesign(
         outcome="stars",
         y=rows["stars"].to_numpy(int),
         X=X,
         categories=STARS,
-        groups=groups,
+        groups=terms,
         period=period,
         lowest=lowest,
         rows=rows,
@@ -145,6 +171,28 @@ def ratings_design(
             for name in monotonic
         ),
     )
+
+
+def _level_values(study: Study, rows: pd.DataFrame, levels: list[str]) -> dict[str, pd.Series]:
+    """Each rating row's level of every group in ``levels`` (``org``: the row's own)."""
+    out = {}
+    for level in levels:
+        if level == "org":
+            out[level] = rows["org"]
+            continue
+        of_org = study.organisations.set_index("org")[level]
+        values = rows["org"].map(of_org)
+        missing = values.isna().to_numpy()
+        if missing.any():
+            raise DataError(
+                f"{len(set(rows['org'][missing]))} rated organisation(s) have no {level} in organisations.csv",
+                file="organisations.csv",
+                column=level,
+                expected=f"a {level} for every organisation in ratings.csv (model.groups names {level})",
+                hint="org: " + ", ".join(sorted(set(rows["org"][missing].astype(str)))[:10]),
+            )
+        out[level] = values.astype(str)
+    return out
 
 
 def _factor(name: str, values: pd.Series) -> Factor:

@@ -32,7 +32,15 @@ English councils only, years ``t`` = 2002..2008:
 * ``z_{r,it} = (x_{r,it} - mean_r) / sd_r``, mean and SD (ddof=1) over all England rows;
 * latent rating score
   ``eta_it = beta_strategy[s_i] + sum_r beta_r z_{r,it} + beta_class[c_i] + u_i + y_t``,
-  ``u_i ~ N(0, org_sd)``, ``sum_t y_t = 0``;
+  ``sum_t y_t = 0``, with the council effect ``u_i = v_{region_i} + w_i`` split into a
+  region effect ``v_r ~ N(0, region_sd)`` (one per English region) and a within-region
+  effect ``w_i ~ N(0, sqrt(org_sd^2 - region_sd^2))``: the total between-council SD stays
+  ``org_sd`` whatever ``region_sd`` is (so the calibration below holds), and
+  ``region_sd > org_sd`` is refused. The region effects come from a random stream of their
+  own (``region_stream``, drawn in sorted region order), so with ``region_sd = 0`` every
+  table is what it was before region effects existed. Northern Ireland trusts (region
+  ``Northern Ireland``, no English region) are not rated, so they get no region effect;
+  the truth lists the English regions only;
 * ``stars_it = #{k : c_k < eta_it + e_it}``, ``e_it ~ Logistic(0, 1)``, three shared
   cutpoints ``c_1 < c_2 < c_3``, i.e. ``P(stars <= k) = logistic(c_{k+1} - eta)``; then
   ``stars_it = max(stars_it, lowest_t)`` (no council got 0 stars from 2006);
@@ -45,6 +53,7 @@ expected star counts per year match the published counts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from itertools import product
 from typing import Any
@@ -65,6 +74,7 @@ from carestar.schemas import (
 from carestar.study import Study
 
 RESOURCES = ("spend_per_head", "deprivation", "older_share")
+REGION_STREAM = 7  # the region effects' own random stream: np.random.default_rng([seed, REGION_STREAM])
 RESOURCE_DECIMALS = {"spend_per_head": 1, "deprivation": 2, "older_share": 2}
 
 #: star level given by each (serving_people, capacity) pair; a synthetic rule modelled on
@@ -120,6 +130,14 @@ class RatingParams:
     resource_effects_per_sd: dict[str, float]
     class_effects: dict[str, float]
     org_sd: float
+    region_sd: float = 0.0  # the part of org_sd that lies between regions (module docstring)
+
+    @property
+    def within_region_sd(self) -> float:
+        """SD of the council effects within a region: ``sqrt(org_sd^2 - region_sd^2)``."""
+        if self.region_sd == 0:
+            return self.org_sd  # exactly, so that region_sd = 0 draws today's effects
+        return math.sqrt(self.org_sd**2 - self.region_sd**2)
 
 
 @dataclass(frozen=True)
@@ -195,6 +213,11 @@ class SyntheticParams:
         if set(r.class_effects) != set(self.local_practice.class_shares):
             raise ConfigError("data.ratings.class_effects and local_practice.class_shares "
                               "must name the same classes")
+        if not 0 <= r.region_sd <= r.org_sd:
+            raise ConfigError(
+                f"data.ratings.region_sd={r.region_sd} must lie in [0, data.ratings.org_sd={r.org_sd}]: "
+                "the region effects are carved out of the between-council SD (council effect = region "
+                "effect + within-region effect, total SD org_sd)")
         if len(self.strategy.loadings) != ITEMS_PER_STANCE:
             raise ConfigError(f"data.strategy.loadings needs {ITEMS_PER_STANCE} values")
         self.micro_measures.check()
@@ -282,17 +305,42 @@ def draw_judgements(rng: np.random.Generator, stars: np.ndarray) -> tuple[list[s
     return [a for a, _ in chosen], [b for _, b in chosen]
 
 
-def england_latent_rows(rng, organisations, strategy_type, practice_class, p: SyntheticParams):
-    """Resources, the z scores, org effects and ``eta - y_t`` of every England org-year.
+def region_stream(seed: int) -> np.random.Generator:
+    """The region effects' own random generator for a study seed."""
+    return np.random.default_rng([int(seed), REGION_STREAM])
+
+
+def draw_region_effects(region_rng: np.random.Generator, organisations: pd.DataFrame,
+                        p: RatingParams) -> dict[str, float]:
+    """``v_r ~ N(0, region_sd)`` for each English region, in sorted order (all 0 when
+    ``region_sd = 0``)."""
+    regions = sorted(organisations.loc[organisations["country"] == "England", "region"].unique())
+    return dict(zip(regions, region_rng.normal(0.0, p.region_sd, size=len(regions)).tolist()))
+
+
+def england_latent_rows(rng, organisations, strategy_type, practice_class, p: SyntheticParams,
+                        region_rng: np.random.Generator | None = None):
+    """Resources, the z scores, council and region effects and ``eta - y_t`` of every
+    England org-year: ``(resources, scale, org_effect, region_effect, latent)``, with
+    ``org_effect`` the whole council effect ``u_i = v_{region_i} + w_i``.
 
     Shared by ``draw_ratings`` and ``carestar.calibration`` so both use one model.
+    ``region_rng`` (the region effects' stream) is needed when ``region_sd > 0``.
     """
     years = p.ratings.years
     resources = draw_resources(rng, organisations, years, p.resources)
     scale = standardisation(resources)
     z = np.column_stack([(resources[r] - scale[r]["mean"]) / scale[r]["sd"] for r in RESOURCES])
-    england = organisations.loc[organisations["country"] == "England", "org"].to_numpy()
-    org_effect = dict(zip(england, rng.normal(0, p.ratings.org_sd, size=len(england))))
+    england = organisations[organisations["country"] == "England"]
+    within = rng.normal(0, p.ratings.within_region_sd, size=len(england))
+    if region_rng is None:
+        if p.ratings.region_sd > 0:
+            raise ValueError("region_sd > 0 needs the region effects' random stream (region_rng)")
+        region_effect = dict.fromkeys(sorted(england["region"].unique()), 0.0)
+    else:
+        region_effect = draw_region_effects(region_rng, organisations, p.ratings)
+    council = england["region"].map(region_effect).to_numpy(float) + within  # u_i = v_r + w_i
+    org_effect = dict(zip(england["org"].to_numpy(), council))
     orgs = resources["org"].to_numpy()
     latent = latent_score_without_year(
         np.array([strategy_type[o] for o in orgs]),
@@ -301,7 +349,7 @@ def england_latent_rows(rng, organisations, strategy_type, practice_class, p: Sy
         np.array([org_effect[o] for o in orgs]),
         p.ratings,
     )
-    return resources, scale, org_effect, latent
+    return resources, scale, org_effect, region_effect, latent
 
 
 def draw_ratings(rng, resources: pd.DataFrame, latent: np.ndarray, p: RatingParams) -> pd.DataFrame:
@@ -409,7 +457,7 @@ def draw_local_practice(rng, orgs: np.ndarray, p: PracticeParams):
 # --------------------------------------------------------------------------- the study
 
 
-def rating_truth(p: RatingParams, scale, org_effect) -> dict[str, Any]:
+def rating_truth(p: RatingParams, scale, org_effect, region_effect, region_of) -> dict[str, Any]:
     effects = {f"strategy_type={k}": v for k, v in p.strategy_effects.items()}
     effects |= {f"{k} (per SD)": v for k, v in p.resource_effects_per_sd.items()}
     effects |= {f"class={k}": v for k, v in p.class_effects.items()}
@@ -418,6 +466,7 @@ def rating_truth(p: RatingParams, scale, org_effect) -> dict[str, Any]:
         "link": "logistic",
         "model": "eta = strategy_effects[type] + sum_r resource_effects_per_sd[r] * z_r "
                  "+ class_effects[class] + org_effects[org] + year_effects[year]; "
+                 "org_effects[org] = region_effects[region] + org_within_region_effects[org]; "
                  "P(stars <= k) = logistic(cutpoints[k] - eta); "
                  "stars = max(stars, lowest_stars_by_year[year])",
         "cutpoints": list(map(float, p.cutpoints)),
@@ -432,7 +481,12 @@ def rating_truth(p: RatingParams, scale, org_effect) -> dict[str, Any]:
         "resource_effects_per_unit": {r: p.resource_effects_per_sd[r] / scale[r]["sd"]
                                       for r in RESOURCES},
         "org_sd": float(p.org_sd),
+        "region_sd": float(p.region_sd),
+        "org_within_region_sd": float(p.within_region_sd),
         "org_effects": {o: float(v) for o, v in org_effect.items()},
+        "region_effects": {r: float(v) for r, v in region_effect.items()},
+        "org_within_region_effects": {o: float(v - region_effect[region_of[o]])
+                                      for o, v in org_effect.items()},
         "strongest_driver": ranked[0],
         "drivers_by_size": ranked,
         "judgement_stars": [[a, b, s] for (a, b), s in JUDGEMENT_STARS.items()],
@@ -441,21 +495,23 @@ def rating_truth(p: RatingParams, scale, org_effect) -> dict[str, Any]:
 
 def simulate_study(params: SyntheticParams, seed: int, name: str = "synthetic") -> Study:
     """Draw every table from ``params`` with one ``numpy`` generator seeded by ``seed`` (the
-    micro measures from a stream of their own, ``carestar.micro_measures.stream``)."""
+    micro measures and the region effects from streams of their own,
+    ``carestar.micro_measures.stream`` and ``region_stream``)."""
     rng = np.random.default_rng(seed)
     organisations = make_organisations(params.councils, params.ni_trusts)
     orgs = organisations["org"].to_numpy()
     strategy, strategy_type, strategy_truth = draw_strategy(rng, orgs, params.strategy)
     practice, practice_class, practice_truth = draw_local_practice(rng, orgs,
                                                                    params.local_practice)
-    resources, scale, org_effect, latent = england_latent_rows(
-        rng, organisations, strategy_type, practice_class, params)
+    resources, scale, org_effect, region_effect, latent = england_latent_rows(
+        rng, organisations, strategy_type, practice_class, params, region_stream(seed))
     ratings = draw_ratings(rng, resources, latent, params.ratings)
     micro, micro_truth = draw_micro_measures(seed, organisations, params.micro_measures)
     truth = {
         "generator": "carestar.synthetic",
         "seed": int(seed),
-        "ratings": rating_truth(params.ratings, scale, org_effect),
+        "ratings": rating_truth(params.ratings, scale, org_effect, region_effect,
+                                dict(zip(organisations["org"], organisations["region"]))),
         "strategy": strategy_truth,
         "local_practice": practice_truth,
         "micro_measures": micro_truth,
