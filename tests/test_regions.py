@@ -61,9 +61,9 @@ def test_recorded_experiments_keep_their_data():
         assert made[key] == recorded, f"experiment={name} {overrides}: data changed"
         checked += 1
     assert checked >= 19  # figure1, figure2, drivers and 16 three_step seeds
-    default = instantiate(compose_config().data)
-    assert default.truth["ratings"]["region_sd"] > 0
-    assert default.data_hash != next(recorded_hashes())[2]  # the default now has region effects
+    regions = instantiate(compose_config("data.ratings.region_sd=0.3").data)
+    assert regions.truth["ratings"]["region_sd"] == 0.3
+    assert regions.data_hash != next(recorded_hashes())[2]  # region effects change the data
 
 
 def test_region_effects_change_the_ratings_only():
