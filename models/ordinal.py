@@ -71,8 +71,8 @@ from carestar.likelihood import (group_effects, linear_predictor_draws, observed
 from carestar.modelling import Model
 from carestar.monotonic import monotonic_effects
 from carestar.monotonic_figures import monotonic_markdown, monotonic_table, step_pattern_figure
-from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown, iid_cutpoints,
-                             effects_of, observation_counts, scaled_effects, slope_scales)
+from carestar.priors import (at_reference, check_design, checked_priors, column_scaling, effects_markdown,
+                             effects_of, iid_cutpoints, observation_counts, scaled_effects, slope_scales)
 from carestar.study import Study
 from carestar.study_design import check_levels, ratings_design
 from carestar.variance_shares import markdown as variance_markdown, of_posterior as variance_shares

@@ -70,6 +70,7 @@ def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint") -> 
 
     from carestar import drivers
     from models.lca.figures import item_profiles_figure
+    from models.lca.posterior import is_mode_only
     from models.lca.predictive import answer_check, answer_check_figure
 
     figures = {}
@@ -79,7 +80,7 @@ def draw_all(model: "JointModel", idata: xr.DataTree, prep: "PreparedJoint") -> 
     view = SimpleNamespace(responses=prep.responses, n_classes=prep.n_classes,
                            class_labels=prep.class_labels, item_labels=labels)
     figures["item_profiles"] = item_profiles_figure(idata, view)
-    if idata["posterior"].sizes["draw"] >= 4:  # sampled, not a posterior mode
+    if not is_mode_only(idata):
         figures["ppc_answers"] = answer_check_figure(answer_check(idata["posterior"], prep.responses), labels)
     dec = drivers.decompose(idata, prep.design, link=model.link, omit=model.fixed_at_zero())
     figures["drivers"] = drivers.figure(dec)

@@ -35,6 +35,7 @@ from models.joint.likelihood import linear_predictor
 from models.joint.relabelling import rereference
 from models.lca import fit_em
 from models.lca.sbc import by_use, classes_and_answers
+from models.lca.simulate import categorical
 from models.ordinal_likelihood import category_probabilities
 
 if TYPE_CHECKING:
@@ -57,9 +58,7 @@ def generator(model: JointModel, prep: PreparedJoint) -> Generator:
         v = {name: np.asarray(theta[name].values, float)[None] for name in ("beta", "org_effect", "year_effect")}
         eta = linear_predictor(v, prep)[0] + np.asarray(theta["class_effects"].values, float)[z[prep.org_of_row]]
         p = category_probabilities(model.link, eta, np.asarray(theta["cutpoints"].values, float), lowest)
-        cdf = np.cumsum(p, axis=-1)
-        stars = np.minimum((rng.random((len(eta), 1)) * cdf[:, -1:] > cdf).sum(-1), p.shape[-1] - 1)
-        return {ANSWERS: answers, STARS: stars.astype("int64")}
+        return {ANSWERS: answers, STARS: categorical(p, rng).astype("int64")}
 
     def initvals(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         resp = replace(r, codes=np.where(r.observed, values[ANSWERS].argmax(axis=-1), -1))
@@ -69,9 +68,4 @@ def generator(model: JointModel, prep: PreparedJoint) -> Generator:
     def canonical(ds: xr.Dataset) -> xr.Dataset:
         return rereference(by_use(ds, r.n_categories), model.link)
 
-    monitored = [n for n in ("class_shares", "class_effects_free", "beta", "cutpoints", "org_sd", "year_effect",
-                             "item_cutpoints", "class_location", *(f"item_probs_C{c}" for c in prep.category_groups()))
-                 if n in graph.named_vars and n not in model.fixed_at_zero()]
-    if prep.single_item_variable():
-        monitored.append("item_probs")
-    return Generator(graph, (ANSWERS, STARS), monitored, simulate, canonical, initvals)
+    return Generator(graph, (ANSWERS, STARS), simulate, canonical, initvals)

@@ -107,16 +107,6 @@ log = logging.getLogger(__name__)
 ANSWERS = "answers"  # the one-hot answers (org, item, category) as pm.Data
 
 
-def monitored_names(variables: list[str], n_classes: int) -> list[str]:
-    """The free parameters among a posterior's ``variables``: shares, free item
-    probabilities, covariate coefficients, the ordinal emission's cutpoints and locations."""
-    names = [n for n in variables
-             if n.startswith("item_probs_C") or n in ("class_coefs", "cutpoints", "class_location")]
-    if "item_probs" in variables and not any(n.startswith("item_probs_C") for n in names):
-        names.append("item_probs")
-    return (["class_shares"] if n_classes > 1 else []) + names
-
-
 class LatentClassModel(Model):
     """Bayesian latent class model; see the module docstring for the math."""
 
@@ -282,7 +272,12 @@ class LatentClassModel(Model):
 
     # -- after sampling ----------------------------------------------------------------
     def monitored(self, idata: xr.DataTree) -> list[str] | None:
-        return monitored_names(list(idata["posterior"].data_vars), self.n_classes)
+        post = idata["posterior"]
+        names = [n for n in post.data_vars
+                 if n.startswith("item_probs_C") or n in ("class_coefs", "cutpoints", "class_location")]
+        if "item_probs" in post.data_vars and not any(n.startswith("item_probs_C") for n in names):
+            names.append("item_probs")
+        return (["class_shares"] if self.n_classes > 1 else []) + names
 
     def sbc_generator(self, prepared: PreparedLCA):
         """``task=sbc``: the model's own simulator (``models.lca.sbc``)."""

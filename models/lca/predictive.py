@@ -32,6 +32,7 @@ from scipy.special import log_softmax
 
 from carestar.figures import CI_LABEL, FAILED_COLOUR
 from carestar.item_responses import ItemResponses
+from models.lca.simulate import categorical
 
 N_DRAWS = 200
 CHUNK = 25
@@ -58,9 +59,9 @@ def answer_check(post: xr.Dataset, responses: ItemResponses, design: np.ndarray 
     replicated = np.empty((len(keep), r.n_item, r.max_categories))
     for start in range(0, len(keep), CHUNK):
         sl = slice(start, min(start + CHUNK, len(keep)))
-        z = _categorical(class_probs[sl], rng)  # (s, N)
+        z = categorical(class_probs[sl], rng)  # (s, N)
         p = np.take_along_axis(probs[sl], z[:, :, None, None], axis=1)  # (s, N, J, C)
-        y = _categorical(p, rng)  # (s, N, J)
+        y = categorical(p, rng)  # (s, N, J)
         one_hot = y[..., None] == np.arange(r.max_categories)
         replicated[sl] = np.einsum("snjc,nj->sjc", one_hot, w)
     answered = w.sum(axis=0)[:, None]
@@ -72,13 +73,6 @@ def answer_check(post: xr.Dataset, responses: ItemResponses, design: np.ndarray 
              "inside": bool(q05[j, c] <= observed[j, c] <= q95[j, c])}
             for j in range(r.n_item) for c in range(r.n_categories[j])]
     return pd.DataFrame(rows)
-
-
-def _categorical(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One draw per row of the last axis of ``p`` (probabilities)."""
-    cdf = np.cumsum(p, axis=-1)
-    u = rng.random(p.shape[:-1])[..., None] * cdf[..., -1:]
-    return np.minimum((u > cdf).sum(axis=-1), p.shape[-1] - 1)
 
 
 def answer_check_figure(table: pd.DataFrame, item_labels: dict[str, str] | None = None) -> Figure:

@@ -35,6 +35,7 @@ from carestar.errors import ConfigError
 from carestar.sbc_problem import Generator
 from models.lca.em import class_use, fit_em
 from models.lca.initial_values import initial_values
+from models.lca.simulate import categorical
 
 if TYPE_CHECKING:
     from models.lca.data import PreparedLCA
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 
 def generator(model: LatentClassModel, prepared: PreparedLCA) -> Generator:
-    from models.lca.model import ANSWERS, monitored_names
+    from models.lca.model import ANSWERS
 
     r = prepared.responses
     if prepared.design is not None:
@@ -64,9 +65,7 @@ def generator(model: LatentClassModel, prepared: PreparedLCA) -> Generator:
                     max_starts=model.em_max_starts)
         return initial_values(replace(prepared, responses=resp, em=em))
 
-    variables = [rv.name for rv in graph.free_RVs] + [v.name for v in graph.deterministics]
-    return Generator(graph, (ANSWERS,), monitored_names(variables, prepared.n_classes), simulate,
-                     lambda ds: by_use(ds, r.n_categories), initvals)
+    return Generator(graph, (ANSWERS,), simulate, lambda ds: by_use(ds, r.n_categories), initvals)
 
 
 def classes_and_answers(theta: xr.Dataset, answered: np.ndarray, rng: np.random.Generator
@@ -77,8 +76,7 @@ def classes_and_answers(theta: xr.Dataset, answered: np.ndarray, rng: np.random.
     probs = np.asarray(theta["item_probs"].values, float)
     shares = np.asarray(theta["class_shares"].values, float)
     z = rng.choice(len(shares), size=answered.shape[0], p=shares)
-    cdf = np.cumsum(probs[z], axis=-1)  # (N, J, C)
-    codes = np.minimum((rng.random(answered.shape + (1,)) * cdf[..., -1:] > cdf).sum(-1), probs.shape[-1] - 1)
+    codes = categorical(probs[z], rng)  # (N, J)
     return z, ((codes[..., None] == np.arange(probs.shape[-1])) & answered[..., None]).astype(float)
 
 

@@ -7,6 +7,14 @@ import numpy as np
 from carestar.item_responses import ItemResponses
 
 
+def categorical(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One category per row of the last axis of ``p`` (probabilities, summing to 1 up to
+    rounding): the number of cumulative probabilities below a uniform draw."""
+    cdf = np.cumsum(p, axis=-1)
+    u = rng.random(p.shape[:-1])[..., None] * cdf[..., -1:]
+    return np.minimum((u > cdf).sum(axis=-1), p.shape[-1] - 1)
+
+
 def simulate(n_org: int, shares: np.ndarray, probs: np.ndarray, *, seed: int = 0,
              missing: float = 0.0, items: list[str] | None = None) -> tuple[ItemResponses,
                                                                          np.ndarray]:

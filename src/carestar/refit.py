@@ -49,8 +49,8 @@ def check_refit_sampler(sampler: dict[str, Any]) -> None:
 
 
 class Refitter:
-    """Fit ``model`` to new values of its observed variable (or of its ``pm.Data`` variable
-    ``data_name``), compiling once where it can."""
+    """Fit ``model`` to new values of its observed variable (or of its ``pm.Data`` variables
+    ``data_names``), compiling once where it can."""
 
     def __init__(self, model: pm.Model, sampler: dict[str, Any],
                  data_names: tuple[str, ...] | None = None) -> None:

@@ -36,7 +36,6 @@ class Generator:
 
     graph: pm.Model
     data_names: tuple[str, ...]  # its pm.Data; simulate returns an array (one) or a dict by name
-    monitored: list[str]
     simulate: Callable[[xr.Dataset, np.random.Generator], np.ndarray | dict[str, np.ndarray]]
     canonical: Callable[[xr.Dataset], xr.Dataset]
     initvals: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
@@ -49,7 +48,7 @@ class Problem:
     refit: Refitter
     truths: xr.Dataset  # (chain=1, draw=n, ...) every parameter, canonical labels
     simulated: Sequence[Any]  # the n data sets: arrays, or dicts of arrays by data name
-    names: list[str] | None  # monitored parameters (None: the model's own patterns)
+    names: list[str] | None  # monitored parameters (None: the model's patterns, ``sbc._monitored``)
     canonical: Callable[[xr.Dataset], xr.Dataset] = lambda ds: ds
     initvals: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
 
@@ -67,13 +66,15 @@ def problem(model: Any, design: Any, simulating: Any, sim_design: Any, n: int, s
     """Build the fit once and draw ``n`` truths and data sets from ``simulating`` (the
     model itself, or one with ``sbc.simulator``'s settings)."""
     if hasattr(model, "sbc_generator"):
-        fitting, generating = model.sbc_generator(design), simulating.sbc_generator(sim_design)
+        fitting = model.sbc_generator(design)
+        generating = fitting if simulating is model else simulating.sbc_generator(sim_design)
         with warnings.catch_warnings():  # ignoring the Potential is the point: these are prior draws
             warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
             prior = pm.sample_prior_predictive(draws=n, model=generating.graph, random_seed=seed).prior.to_dataset()
         simulated = [generating.simulate(prior.isel(chain=0, draw=i), data_seed(seed, i)) for i in range(n)]
+        names = model.monitored(xr.DataTree.from_dict({"posterior": prior}))  # the model's own rule
         return Problem(Refitter(fitting.graph, sampler, data_names=fitting.data_names), fitting.canonical(prior),
-                       simulated, fitting.monitored, fitting.canonical, fitting.initvals)
+                       simulated, names, fitting.canonical, fitting.initvals)
     fit_graph, sim_graph = model.build(design), simulating.build(sim_design)
     outcome = observed_name(fit_graph)
     refit = Refitter(fit_graph, sampler)

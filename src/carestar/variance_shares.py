@@ -108,8 +108,7 @@ def table(sd_draws: dict[str, np.ndarray], link: str, labels: dict[str, str]) ->
 
 def markdown(t: pd.DataFrame, link: str) -> str:
     """The report's section: the table and what its rows mean."""
-    residual = {"logit": "pi^2/3 = 3.29 (logistic)", "probit": "1 (normal)",
-                "cloglog": "pi^2/6 = 1.64 (Gumbel)"}[link]
+    residual = f"{RESIDUAL_NAME[link]} = {RESIDUAL_VARIANCE[link]:.2f}"
     lines = ["| variance | share (90% interval) | variance on the latent scale (90% interval) |",
              "|---|---|---|"]
     for r in t.itertuples():
