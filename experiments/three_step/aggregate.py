@@ -171,8 +171,9 @@ def figure(fits: pd.DataFrame):
                         fmt="o", ms=3, capsize=2, color=f"C{j}", label=approach)
         truth = fits.loc[fits["class"] == cls, "truth"].iloc[0]
         ax.axhline(truth, color="black", lw=1, ls="--", label="truth")
-        ax.set_xticks(range(len(seeds)), [str(s) for s in seeds],
-                      rotation=90 if len(seeds) > 24 else 0, fontsize="small")
+        ax.set_xticks(range(len(seeds)), minor=True)
+        labelled = [i for i, s in enumerate(seeds) if len(seeds) <= 20 or i == 0 or s % 5 == 0]
+        ax.set_xticks(labelled, [str(seeds[i]) for i in labelled], fontsize="small")
         ax.set_xlim(-0.6, len(seeds) - 0.4)
         ax.set_title(f"class {cls} effect (vs class 1)", fontsize="medium")
         ax.set_xlabel("synthetic study (seed)")
