@@ -74,6 +74,21 @@ def test_logp_matches_numpy(prepared):
         assert np.isclose(float(potential), expected, rtol=1e-9), (float(potential), expected)
 
 
+def test_dirichlet_sits_at_the_average_row_and_class(prepared):
+    """``category_probs_at_mean`` are the rating probabilities of the average row (its mean
+    strategy mix and resources) and the average class effect; ``cutpoints`` are reported for
+    the reference row and class 1, where ``beta`` and ``class_effects`` are measured."""
+    model, prep = prepared
+    pm_model = model.build(prep)
+    names = ("beta", "class_effects", "cutpoints", "category_probs_at_mean")
+    outs = pm_model.replace_rvs_by_values([pm_model[n] for n in names])
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    beta, gamma, cut, p = fn(_random_point(pm_model, np.random.default_rng(4)))
+    assert np.abs(beta).max() > 0.1 and np.ptp(gamma) > 0.1  # a point where the shift matters
+    average = prep.design.X.to_numpy(float).mean(axis=0) @ beta + gamma.mean()
+    np.testing.assert_allclose(category_probabilities("logit", np.array([average]), cut)[0], p, rtol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def prepared_latent():
     model = JointModel(seed=1, em_starts=2, strategy="latent")
@@ -121,7 +136,7 @@ def test_named_dims_and_initvals(prepared):
     dims = pm_model.named_vars_to_dims
     assert dims["class_effects"] == ("class",)
     assert dims["item_probs"] == ("class", "item", "response")
-    assert dims["category_probs"] == ("category",)
+    assert dims["category_probs_at_mean"] == ("category",)
     iv = model.initvals(prep)
     assert set(iv) <= {v.name for v in pm_model.free_RVs}
     assert np.allclose(iv["item_probs_C2"].sum(-1), 1)
@@ -167,17 +182,14 @@ def test_rereference_keeps_likelihood(prepared):
         "class_effects": (("chain", "draw", "class"), gamma[None, None]),
         "class_effects_free": (("chain", "draw", "class_free"), gamma[None, None, 1:]),
         "cutpoints": (("chain", "draw", "cutpoint"), cut[None, None]),
-        "category_probs": (("chain", "draw", "category"), np.full((1, 1, 4), 0.25)),
     })
-    new = rereference(post, "logit")
+    new = rereference(post)
     assert new["class_effects"].values[0, 0, 0] == 0
     eta = 0.3
     before = category_probabilities("logit", np.array(eta + gamma), cut)
     after = category_probabilities("logit", np.array(eta + new["class_effects"].values[0, 0]),
                                    new["cutpoints"].values[0, 0])
     assert np.allclose(before, after)
-    at_zero = category_probabilities("logit", np.zeros(1), new["cutpoints"].values[0, 0])[0]
-    assert np.allclose(new["category_probs"].values[0, 0], at_zero)
 
 
 def test_relabelled_free_effects_follow_the_classes():
@@ -189,10 +201,9 @@ def test_relabelled_free_effects_follow_the_classes():
         "class_effects": (("chain", "draw", "class"), gamma),
         "class_effects_free": (("chain", "draw", "class_free"), gamma[..., 1:]),
         "cutpoints": (("chain", "draw", "cutpoint"), np.zeros((2, 1, 3))),
-        "category_probs": (("chain", "draw", "category"), np.full((2, 1, 4), 0.25)),
     })
     perms = np.array([[[0, 1, 2]], [[0, 2, 1]]])
-    new = rereference(relabel.relabel_dataset(post, perms), "logit")
+    new = rereference(relabel.relabel_dataset(post, perms))
     assert np.allclose(new["class_effects_free"].values, [[[0.4, 0.8]], [[0.4, 0.8]]])
 
 

@@ -10,22 +10,22 @@ import xarray as xr
 
 from carestar import relabel
 from models.lca import EMFit, permutations_to_em
-from models.ordinal_likelihood import link_cdf
 
 
-def relabel_to_em(post: xr.Dataset, em: EMFit, link: str) -> tuple[xr.Dataset, dict[str, Any]]:
+def relabel_to_em(post: xr.Dataset, em: EMFit) -> tuple[xr.Dataset, dict[str, Any]]:
     """Every variable with a class dim relabelled to the EM labelling, then re-referenced
     (``rereference``); and how many draws moved (``relabel.n_switched``)."""
     perms = permutations_to_em(post, em)
     post = relabel.relabel_dataset(post, perms)  # every variable with a class dim
-    return rereference(post, link), relabel.n_switched(perms)
+    return rereference(post), relabel.n_switched(perms)
 
 
-def rereference(post: xr.Dataset, link: str) -> xr.Dataset:
+def rereference(post: xr.Dataset) -> xr.Dataset:
     """Make class 1 the reference again after relabelling: gamma - gamma_1, cutpoints - gamma_1.
 
     ``P(s <= c | k) = F(c_c - eta - gamma_k)`` is unchanged when gamma and the cutpoints
-    shift together; the category probabilities at eta = 0 follow the new cutpoints.
+    shift together; the category probabilities at the average row and class
+    (``category_probs_at_mean``) do not depend on the labels.
     """
     post = post.copy()
     gamma = post["class_effects"]
@@ -35,14 +35,7 @@ def rereference(post: xr.Dataset, link: str) -> xr.Dataset:
     if "class_effects_free" in post:  # absent when model.blocks leaves out practice
         post["class_effects_free"] = post["class_effects_free"].copy(
             data=post["class_effects"].values[..., 1:])
-    if not np.any(g0.values):
-        return post
-    cut = post["cutpoints"] - g0
-    post["cutpoints"] = cut
-    cdf = link_cdf(link, cut.values)
-    padded = np.concatenate([np.zeros(cdf.shape[:-1] + (1,)), cdf,
-                             np.ones(cdf.shape[:-1] + (1,))], axis=-1)
-    post["category_probs"] = post["category_probs"].copy(data=np.diff(padded, axis=-1))
+    post["cutpoints"] = post["cutpoints"] - g0
     return post
 
 

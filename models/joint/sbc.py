@@ -66,6 +66,6 @@ def generator(model: JointModel, prep: PreparedJoint) -> Generator:
         return model.initvals(replace(prep, responses=resp, em=em))
 
     def canonical(ds: xr.Dataset) -> xr.Dataset:
-        return rereference(by_use(ds, r.n_categories), model.link)
+        return rereference(by_use(ds, r.n_categories))
 
     return Generator(graph, (ANSWERS, STARS), simulate, canonical, initvals)
