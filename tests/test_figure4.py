@@ -5,22 +5,29 @@ Slow: one run of the experiment as a user types it, with shorter chains (nutpie,
 (``tests/test_figures.py``), the markdown table has the three countries and the note that
 Japan's column is documents only, and the estimated Northern Ireland - England difference
 for internal-management measures has the sign of the synthetic truth and a 90% interval
-that covers it. Fast: the grid and note on made-up estimates, and ``data=csv`` refused.
+that covers it. Fast: the grid and note on made-up estimates, the quantities without
+kinds on made-up draws, and ``data=csv`` refused.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import compose_config, run_cli
+from helpers_study import synthetic_study
 from hydra.utils import instantiate
+from test_country import fake_posterior
 from test_figures import check_all
 
 from carestar.errors import ConfigError
+from carestar.micro_measures import prevalence
 from carestar.runs import load_run
 from carestar.synthetic import COUNTRY_COMPARISON
-from models.country_figure4 import NOTE, figure4, markdown
+from models.country import CountryModel
+from models.country_figure4 import NOTE, figure4, markdown, surveyed
+from models.country_summaries import kind_estimates, prevalence_draws
 
 COUNTRIES = ("England", "Northern Ireland", "Japan")
 SHORT = ("sampler.draws=300", "sampler.tune=300", "sampler.chains=2")
@@ -120,3 +127,25 @@ def test_figure4_with_a_tidy_csv_is_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match=r"model.figure4=true draws the study's country_comparison.*data=csv"):
         model.prepare(instantiate(cfg.data))
     assert model.figure4 is True
+
+
+def test_without_kinds_one_group_of_all_measures():
+    """A formula without kind (as data=study without model.kinds): one row per country and a
+    difference over all measures, its truth the mean of the measures' true differences; every
+    prevalence equal when only the intercept moves (made-up draws, no sampling)."""
+    model = CountryModel(formula="used ~ country + (1 + country | measure) + (1 | org)", figure4=True)
+    design = model.prepare(synthetic_study(1))
+    assert design.kind_of_measure is None and list(design.comparison.columns[1:]) == list(COUNTRIES)
+    table = kind_estimates(prevalence_draws(fake_posterior(design, -0.7, 1.3), design), design)
+    assert list(table["kind"]) == ["all measures"] * 3
+    shares = table[table["quantity"] == "share using"]
+    np.testing.assert_allclose(shares["mean"], prevalence(-0.7, 1.3), rtol=1e-12)
+    diff = table[table["quantity"] == "difference"].iloc[0]
+    assert diff["mean"] == pytest.approx(0.0, abs=1e-12)
+    assert diff["truth"] == pytest.approx(np.mean(list(design.truth["difference_by_measure"].values())))
+    assert surveyed(design) == {"England": 150, "Northern Ireland": 5}
+    fig = figure4(design.comparison, table, surveyed(design))
+    try:
+        check_all({"figure4_countries": fig}, {"figure4_countries"})
+    finally:
+        plt.close(fig)
