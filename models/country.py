@@ -45,6 +45,12 @@ Gauss-Hermite, the definition of the synthetic truth)::
 The difference of measure m is ``P_NI,m - P_E,m``; of kind k, its mean over the measures of
 kind k. Each is reported with its posterior mean, 90% interval and ``P(NI > England)``.
 
+Figure 4 (``model.figure4=true``, ``experiment=figure4``): the study's ``country_comparison``
+table of England, Northern Ireland and Japan (documentary evidence; Japan had no survey)
+beside, per kind k, each country's share ``S_ck = mean over m of kind k of P_cm`` and the
+difference ``S_NI,k - S_E,k`` (``models/country_figure4.py``, ``tables/figure4_estimates.csv``,
+``tables/figure4_countries.md``). ``data=csv`` has no such table and is refused.
+
 PSIS-LOO over organisations
 ---------------------------
 An organisation's rows are one LOO unit, its intercept integrated out (as
@@ -91,6 +97,7 @@ class CountryDesign(RegressionDesign):
     kind_of_measure: tuple[str, ...] | None = None  # per level of ``measure``
     labels: dict[str, str] | None = None
     truth: dict[str, Any] | None = None  # the synthetic study's micro_measures truth
+    comparison: pd.DataFrame | None = None  # the study's country_comparison (Figure 4); None for a CSV
 
 
 class CountryModel(BinomialModel):
@@ -100,8 +107,11 @@ class CountryModel(BinomialModel):
 
     def __init__(self, formula: str = DEFAULT_FORMULA, kinds: dict[str, str] | None = None,
                  labels: dict[str, str] | None = None,
-                 priors: dict[str, dict[str, float]] | None = None) -> None:
+                 priors: dict[str, dict[str, float]] | None = None, figure4: bool = False) -> None:
         super().__init__(formula or DEFAULT_FORMULA, priors)
+        if not isinstance(figure4, bool):
+            raise ConfigError(f"model.figure4 must be true or false; got {figure4!r}")
+        self.figure4 = figure4
         if kinds is not None and not isinstance(kinds, dict):
             raise ConfigError(f"model.kinds must map each measure to its kind, e.g. "
                               f"'model.kinds={{staff_turnover: internal}}'; got {kinds!r}")
@@ -115,6 +125,10 @@ class CountryModel(BinomialModel):
         if isinstance(data, Study):
             table, truth = self._study_table(data), (data.truth or {}).get("micro_measures")
         elif isinstance(data, TidyTable):
+            if self.figure4:
+                raise ConfigError("model.figure4=true draws the study's country_comparison table (Figure 4), "
+                                  f"which data=csv ({data.path}) does not have: use data=synthetic or "
+                                  "data=study, or set model.figure4=false")
             table, truth = data, None
         else:
             raise ConfigError(f"model=country needs data=synthetic, data=study or data=csv; got {type(data).__name__}")
@@ -132,7 +146,7 @@ class CountryModel(BinomialModel):
                              org=factors["org"], measure=factors["measure"], country=factors["country"],
                              kind_of_measure=_kind_of_measure(table, rows, factors["measure"]),
                              labels={m: labels.get(m, m.replace("_", " ")) for m in factors["measure"].levels},
-                             truth=truth)
+                             truth=truth, comparison=data.country_comparison if isinstance(data, Study) else None)
 
     def _study_table(self, study: Study) -> TidyTable:
         """The study's micro_measures rows (file order) with each organisation's country and
@@ -200,15 +214,28 @@ class CountryModel(BinomialModel):
 
     def tables(self, idata: xr.DataTree, design: CountryDesign) -> dict[str, pd.DataFrame]:
         draws = country_summaries.prevalence_draws(idata.posterior, design)
-        return {**super().tables(idata, design),
-                "country_differences": country_summaries.difference_table(draws, design),
-                "country_prevalence": country_summaries.prevalence_table(draws, design)}
+        tables = {**super().tables(idata, design),
+                  "country_differences": country_summaries.difference_table(draws, design),
+                  "country_prevalence": country_summaries.prevalence_table(draws, design)}
+        if self.figure4:
+            from models.country_figure4 import markdown, surveyed
+
+            estimates = country_summaries.kind_estimates(draws, design)
+            tables["figure4_estimates"] = estimates
+            tables["figure4_countries"] = markdown(design.comparison, estimates, surveyed(design))
+        return tables
 
     def figures(self, idata: xr.DataTree, design: CountryDesign) -> dict[str, Figure]:
         from models.country_figures import figure3
 
         draws = country_summaries.prevalence_draws(idata.posterior, design)
-        return {**super().figures(idata, design), "figure3_micro_measures": figure3(draws, design)}
+        figures = {**super().figures(idata, design), "figure3_micro_measures": figure3(draws, design)}
+        if self.figure4:
+            from models.country_figure4 import figure4, surveyed
+
+            figures["figure4_countries"] = figure4(design.comparison, country_summaries.kind_estimates(draws, design),
+                                                   surveyed(design))
+        return figures
 
     def diagnostics(self, idata: xr.DataTree, design: CountryDesign) -> dict[str, Any]:
         if design.truth is None:

@@ -146,3 +146,36 @@ def report_section(draws: xr.Dataset, design) -> str:
         lines.append(line)
     lines += ["", "![Figure 3](figures/figure3_micro_measures.png)"]
     return "\n".join(lines) + "\n"
+
+
+def kind_groups(design) -> dict[str, np.ndarray]:
+    """Kind -> the indices of its measures (``{"all measures": every one}`` without kinds)."""
+    if design.kind_of_measure is None:
+        return {"all measures": np.arange(len(design.measure.levels))}
+    kinds = np.asarray(design.kind_of_measure)
+    return {k: np.flatnonzero(kinds == k) for k in dict.fromkeys(design.kind_of_measure)}
+
+
+def kind_estimates(draws: xr.Dataset, design) -> pd.DataFrame:
+    """Figure 4's quantities: per kind, each country's share of organisations using a
+    measure of that kind (the mean of its measures' prevalences) and the second country -
+    reference difference of that share, with 90% intervals and, for a synthetic study, the
+    truth (the same means of the truth's prevalences)."""
+    first, second = (str(c) for c in design.country.levels)
+    truth = design.truth or {}
+    measures = list(design.measure.levels)
+    diffs = differences(draws, design)
+    rows = []
+    for kind, idx in kind_groups(design).items():
+        for country in (first, second):
+            share = draws["prevalence"].sel(country=country).isel(measure=idx).mean("measure")
+            true = truth.get("prevalence", {}).get(country)
+            rows.append({"quantity": "share using", "country": country, "kind": kind, **_summary(share.values),
+                         "truth": float(np.mean([true[measures[j]] for j in idx])) if true else np.nan})
+        d = diffs[("kind", kind) if design.kind_of_measure is not None else ("all", "all measures")]
+        true_d = (truth.get("difference_by_kind", {}).get(kind) if design.kind_of_measure is not None
+                  else (np.mean(list(truth["difference_by_measure"].values())) if truth else None))
+        rows.append({"quantity": "difference", "country": f"{second} - {first}", "kind": kind,
+                     **_summary(d.values), "truth": np.nan if true_d is None else float(true_d),
+                     f"P({second} > {first})": float((d.values > 0).mean())})
+    return pd.DataFrame(rows)

@@ -28,7 +28,7 @@ from carestar.synthetic import load_synthetic
 from carestar.variance_shares import level_labels, of_posterior, shares, table
 from models.ordinal import OrdinalModel
 
-EXPERIMENTS = ("figure1", "figure2", "drivers", "three_step")
+EXPERIMENTS = ("figure1", "figure2", "figure4", "drivers", "three_step")
 PREDICTORS = ["strategy_type", "spend_per_head"]
 
 
@@ -60,7 +60,7 @@ def test_recorded_experiments_keep_their_data():
             made[key] = instantiate(cfg.data).data_hash
         assert made[key] == recorded, f"experiment={name} {overrides}: data changed"
         checked += 1
-    assert checked >= 19  # figure1, figure2, drivers and 16 three_step seeds
+    assert checked >= 20  # figure1, figure2, figure4, drivers and 16 three_step seeds
     regions = instantiate(compose_config("data.ratings.region_sd=0.3").data)
     assert regions.truth["ratings"]["region_sd"] == 0.3
     assert regions.data_hash != next(recorded_hashes())[2]  # region effects change the data

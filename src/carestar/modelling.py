@@ -71,7 +71,9 @@ class Model:
         its scale (and the reference category of a contrast). Default: one panel."""
         return [ForestPanel("Parameters", tuple(self.effects()), "posterior value", zero_line=True)]
 
-    def tables(self, idata: xr.DataTree, prepared: Any) -> dict[str, pd.DataFrame]:
+    def tables(self, idata: xr.DataTree, prepared: Any) -> dict[str, pd.DataFrame | str]:
+        """The model's own tables, by file stem: a DataFrame is written as
+        ``tables/<name>.csv``, a markdown string as ``tables/<name>.md``."""
         return {}
 
     def figures(self, idata: xr.DataTree, prepared: Any) -> dict[str, Figure]:

@@ -176,10 +176,15 @@ def _fit_without_sampling(cfg, run_path, clock, data, model, prepared) -> dict[s
 
 
 def _write_tables(run: RunDirectory, tables: dict[str, Any]) -> dict[str, Path]:
+    """A DataFrame as ``tables/<name>.csv``, a markdown string as ``tables/<name>.md``."""
     paths = {}
     for name, table in tables.items():
-        path = run.file(f"tables/{name}.csv")
-        table.to_csv(path, index=False)
+        if isinstance(table, str):
+            path = run.file(f"tables/{name}.md")
+            path.write_text(table)
+        else:
+            path = run.file(f"tables/{name}.csv")
+            table.to_csv(path, index=False)
         paths[name] = path
     return paths
 
