@@ -13,7 +13,7 @@ Conventions (what a user writes and gets):
   or numeric order for numbers (a text outcome needs ``data.levels``: order of appearance in
   a file is no order). ``binomial``: ``successes | trials(n)`` (``n`` a column or an
   integer) or a 0/1 outcome (numbers or booleans; a two-level text outcome needs
-  ``data.levels.<y>=[failure,success]``).
+  ``data.levels.<y>=[failure,success]``). Coded and checked by ``carestar.formula_outcome``.
 - **Categorical predictors**: text columns, columns listed in ``data.levels``, and terms
   wrapped in ``C()``. Treatment contrasts; the reference level is the first level listed
   in ``data.levels.<x>``, else the first in the data's order (order of first appearance in
@@ -54,8 +54,10 @@ import pandas as pd
 from formulae import design_matrices, model_description
 
 from carestar import category_specific
+from carestar.column_levels import appearance_order, as_labels, check_levels
 from carestar.design import Factor, GroupTerm, RegressionDesign
 from carestar.errors import ConfigError, DataError, format_rows
+from carestar.formula_outcome import coded_outcome
 from carestar.formula_terms import check_terms
 from carestar.monotonic import monotonic_term, split_monotonic
 from carestar.tidy_csv import TidyTable, close_match_hint, csv_lines
@@ -112,42 +114,9 @@ def r_name(label: str) -> str:
     return ":".join(parts)
 
 
-def _labels(s: pd.Series) -> pd.Series:
-    """Values as the text a user would write in ``data.levels`` (1 not 1.0)."""
-    if pd.api.types.is_bool_dtype(s):
-        return s.map(lambda v: str(v).lower() if pd.notna(v) else v)
-    if pd.api.types.is_numeric_dtype(s):
-        nonnull = s.dropna()
-        if len(nonnull) and np.all(np.mod(nonnull.to_numpy(dtype=float), 1) == 0):
-            return s.map(lambda v: str(int(v)) if pd.notna(v) else v)
-    return s.map(lambda v: str(v) if pd.notna(v) else v)
-
-
-def _appearance_order(s: pd.Series) -> list[str]:
-    return list(dict.fromkeys(_labels(s).dropna()))
-
-
 def _var_names(term) -> list[str]:
     names = getattr(term, "var_names", None)
     return sorted(names) if names else []
-
-
-def _check_levels(table: TidyTable, col: str, rows: np.ndarray, what: str) -> list[str]:
-    """Data labels of ``col`` (at positions ``rows``) all in ``data.levels[col]``."""
-    order = [str(v) for v in table.levels[col]]
-    lab = _labels(table.frame[col].iloc[rows])
-    bad = ~lab.isin(order) & lab.notna()
-    if bad.any():
-        unknown = list(dict.fromkeys(lab[bad]))
-        raise DataError(
-            f"{what} has level(s) {unknown} that data.levels.{col} does not list",
-            file=str(table.path),
-            column=col,
-            rows=csv_lines(rows[bad.to_numpy()]),
-            expected=f"one of {order}",
-            hint=f"add them to data.levels.{col} (in order), or fix the rows",
-        )
-    return order
 
 
 def _looks_numeric(s: pd.Series) -> bool:
@@ -249,8 +218,8 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
         if name == outcome or name == trials:
             continue
         if name in table.levels:
-            order = _check_levels(table, name, keep, f"predictor '{name}'")
-            df[name] = pd.Categorical(_labels(df[name]), categories=order, ordered=True)
+            order = check_levels(table, name, keep, f"predictor '{name}'")
+            df[name] = pd.Categorical(as_labels(df[name]), categories=order, ordered=True)
         elif not pd.api.types.is_numeric_dtype(df[name]) and not pd.api.types.is_bool_dtype(df[name]):
             if _looks_numeric(df[name]):
                 nonnum = pd.to_numeric(df[name], errors="coerce").isna().to_numpy()
@@ -265,15 +234,15 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
                     f"data.levels.{name}",
                 )
             df[name] = pd.Categorical(
-                _labels(df[name]), categories=_appearance_order(df[name]), ordered=True
+                as_labels(df[name]), categories=appearance_order(df[name]), ordered=True
             )
         elif pd.api.types.is_bool_dtype(df[name]):
             df[name] = pd.Categorical(
-                _labels(df[name]), categories=["false", "true"], ordered=True
+                as_labels(df[name]), categories=["false", "true"], ordered=True
             )
 
     # 5. outcome
-    y, categories, n_trials = _outcome(table, df, outcome, keep, family, trials, formula)
+    y, categories, n_trials = coded_outcome(table, df, outcome, keep, family, trials, formula)
     df[outcome] = y.astype(float)  # formulae needs a response it can evaluate
 
     # 6. design matrices (formulae)
@@ -293,7 +262,7 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
     terms = tuple(
         monotonic_term(name, frame[name].iloc[keep].reset_index(drop=True),
                        levels=table.levels.get(name), file=file, lines=np.asarray(csv_lines(keep)),
-                       labels=_labels(frame[name].iloc[keep]).reset_index(drop=True))
+                       labels=as_labels(frame[name].iloc[keep]).reset_index(drop=True))
         for name in monotonic
     )
 
@@ -317,110 +286,6 @@ def formula_design(table: TidyTable, formula: str, family: Family) -> Regression
         monotonic=terms,
         cs=W,
     )
-
-
-def _outcome(table, df, outcome, keep, family, trials, formula):
-    file = str(table.path)
-    raw = df[outcome]
-    lines = np.asarray(csv_lines(keep))
-    if family == "ordinal":
-        labels = _labels(raw)
-        if outcome in table.levels:
-            order = _check_levels(table, outcome, keep, f"outcome '{outcome}'")
-        elif pd.api.types.is_numeric_dtype(raw):
-            order = [_labels(pd.Series([v])).iloc[0] for v in sorted(raw.unique())]
-        else:
-            raise ConfigError(
-                f"the ordinal outcome '{outcome}' is text, so its order is not known: list "
-                f"it, e.g. data.levels.{outcome}=[{','.join(_appearance_order(raw)[:4])}]"
-                " (lowest first)"
-            )
-        codes = pd.Categorical(labels, categories=order).codes.astype(int)
-        seen = np.unique(codes)
-        if seen.size < 2:
-            raise DataError(
-                f"the outcome has one category only ({order[seen[0]]!r})",
-                file=file,
-                column=outcome,
-                expected="at least two categories observed",
-            )
-        return codes, tuple(order), None
-
-    # binomial
-    if trials is None:
-        if outcome in table.levels:
-            order = _check_levels(table, outcome, keep, f"outcome '{outcome}'")
-            if len(order) != 2:
-                raise ConfigError(
-                    f"data.levels.{outcome} must list two levels, [failure, success], for a "
-                    f"0/1 outcome; got {order}"
-                )
-            y = (_labels(raw) == order[1]).to_numpy(dtype=int)
-        elif pd.api.types.is_bool_dtype(raw):
-            y = raw.to_numpy(dtype=int)
-        elif pd.api.types.is_numeric_dtype(raw):
-            bad = ~raw.isin([0, 1]).to_numpy()
-            if bad.any():
-                raise DataError(
-                    "a 0/1 outcome has other values",
-                    file=file,
-                    column=outcome,
-                    rows=lines[bad].tolist(),
-                    expected="0 or 1, or write 'successes | trials(n) ~ ...'",
-                )
-            y = raw.to_numpy(dtype=int)
-        else:
-            raise ConfigError(
-                f"the binary outcome '{outcome}' is text: say which level is a success, e.g. "
-                f"data.levels.{outcome}=[{','.join(_appearance_order(raw)[:2])}] "
-                "(failure first)"
-            )
-        if np.unique(y).size < 2:
-            raise DataError(
-                f"the outcome has one category only (all {int(y[0])})",
-                file=file,
-                column=outcome,
-                expected="both 0s and 1s",
-            )
-        return y, (), None
-
-    if isinstance(trials, int):
-        n = np.full(len(df), trials, dtype=int)
-        tcol = None
-    else:
-        tcol = trials
-        tn = pd.to_numeric(df[trials], errors="coerce")
-        bad = (tn.isna() | (tn <= 0) | (np.mod(tn.fillna(0), 1) != 0)).to_numpy()
-        if bad.any():
-            raise DataError(
-                "trials must be whole numbers > 0",
-                file=file,
-                column=trials,
-                rows=lines[bad].tolist(),
-                expected="whole numbers > 0",
-            )
-        n = tn.to_numpy(dtype=int)
-    s = pd.to_numeric(raw, errors="coerce")
-    bad = (s.isna() | (s < 0) | (np.mod(s.fillna(0), 1) != 0)).to_numpy()
-    if bad.any():
-        raise DataError(
-            "successes must be whole numbers >= 0",
-            file=file,
-            column=outcome,
-            rows=lines[bad].tolist(),
-            expected="whole numbers between 0 and the trials",
-        )
-    y = s.to_numpy(dtype=int)
-    over = y > n
-    if over.any():
-        raise DataError(
-            f"more successes than trials{f' ({tcol})' if tcol else ''}",
-            file=file,
-            column=outcome,
-            rows=lines[over].tolist(),
-            expected="successes <= trials",
-        )
-    return y, (), n
 
 
 def _group_terms(dm, df: pd.DataFrame) -> tuple[GroupTerm, ...]:
@@ -448,7 +313,7 @@ def _group_terms(dm, df: pd.DataFrame) -> tuple[GroupTerm, ...]:
     out = []
     for gname, entry in by_factor.items():
         labels = df[entry["vars"]].astype(str).agg(":".join, axis=1) if len(entry["vars"]) > 1 \
-            else _labels(df[entry["vars"][0]].astype(object)).astype(str)
+            else as_labels(df[entry["vars"][0]].astype(object)).astype(str)
         levels = [str(v) for v in entry["levels"]]
         codes = pd.Categorical(labels, categories=levels).codes
         if (codes < 0).any():  # formulae's level labels differ from ours: use ours

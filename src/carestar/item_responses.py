@@ -7,7 +7,7 @@ from:
 * ``ItemResponses.from_study(study, items=None)``: the study's long ``local_practice``
   table (``org, item, degree_of_use, used``). ``degree_of_use`` items are ordinal 0-5 (six
   categories, coded as their value); ``used`` items are binary 0/1. A missing row, or a row
-  whose value is blank, is a missing response.
+  whose value is blank, is a missing response (read by ``carestar.local_practice_items``).
 * ``ItemResponses.from_frame(frame, items, weights=None, covariates=None, source=...)``: a
   wide tidy table (one row per organisation or per response pattern). Categories keep the
   data's coding: numeric columns in numeric order, an ordered pandas ``Categorical`` in its
@@ -34,8 +34,6 @@ from carestar.frequency_weights import check_frequency_weights
 log = logging.getLogger(__name__)
 
 KINDS = ("binary", "polytomous", "ordinal")
-DEGREE_LEVELS = tuple(range(6))  # degree_of_use 0-5
-USED_LEVELS = (0, 1)
 
 
 class IdentificationWarning(UserWarning):
@@ -117,9 +115,9 @@ class ItemResponses:
 
     def select(self, items: Sequence[str]) -> ItemResponses:
         """The same responses restricted to ``items`` (in that order)."""
-        idx = [self.items.index(i) for i in _check_items(items, self.items, self.source)]
+        idx = [self.items.index(i) for i in check_items(items, self.items, self.source)]
         codes = self.codes[:, idx]
-        return _validated(
+        return validated_responses(
             orgs=self.orgs,
             items=tuple(self.items[i] for i in idx),
             codes=codes,
@@ -136,90 +134,9 @@ class ItemResponses:
     @classmethod
     def from_study(cls, study, items: Sequence[str] | None = None) -> ItemResponses:
         """Responses from ``study.local_practice`` (long: org, item, degree_of_use, used)."""
-        table = study.local_practice
-        file = "local_practice"
-        need = ["org", "item", "degree_of_use", "used"]
-        missing = [c for c in need if c not in table.columns]
-        if missing:
-            raise DataError(
-                f"missing column(s) {missing}",
-                file=file,
-                expected=f"columns {need}",
-            )
-        t = table.reset_index(drop=True)
-        lines = np.arange(len(t)) + 2  # CSV line numbers, header = line 1
-        deg = pd.to_numeric(t["degree_of_use"], errors="coerce")
-        used = pd.to_numeric(t["used"], errors="coerce")
-        has_deg, has_used = deg.notna().to_numpy(), used.notna().to_numpy()
-        both = has_deg & has_used
-        if both.any():
-            raise DataError(
-                "rows give both degree_of_use and used",
-                file=file,
-                column="degree_of_use",
-                rows=lines[both].tolist(),
-                expected="exactly one of degree_of_use (0-5) or used (0/1) per row",
-            )
-        for col, vals, levels in (("degree_of_use", deg, DEGREE_LEVELS), ("used", used, USED_LEVELS)):
-            bad = vals.notna().to_numpy() & ~vals.isin(levels).to_numpy()
-            if bad.any():
-                raise DataError(
-                    f"values outside {levels[0]}-{levels[-1]}",
-                    file=file,
-                    column=col,
-                    rows=lines[bad].tolist(),
-                    expected=f"integers {list(levels)} or blank",
-                )
-        dup = t.duplicated(["org", "item"], keep=False).to_numpy()
-        if dup.any():
-            raise DataError(
-                "an organisation answers the same item more than once",
-                file=file,
-                column="item",
-                rows=lines[dup].tolist(),
-                expected="one row per (org, item)",
-            )
-        all_items = list(dict.fromkeys(t["item"].astype(str)))
-        chosen = list(all_items) if items is None else _check_items(items, all_items, file)
-        kinds: list[str] = []
-        for item in chosen:
-            rows = (t["item"].astype(str) == item).to_numpy()
-            d, u = has_deg[rows].any(), has_used[rows].any()
-            if d and u:
-                raise DataError(
-                    f"item '{item}' mixes degree_of_use and used values",
-                    file=file,
-                    column="item",
-                    rows=lines[rows & has_used].tolist(),
-                    expected="every row of an item in the same value column",
-                )
-            kinds.append("ordinal" if d else "binary")
-        orgs = tuple(dict.fromkeys(t["org"]))
-        org_index = {o: i for i, o in enumerate(orgs)}
-        codes = np.full((len(orgs), len(chosen)), -1, dtype=int)
-        item_lines: dict[int, np.ndarray] = {}
-        for j, item in enumerate(chosen):
-            rows = (t["item"].astype(str) == item).to_numpy()
-            vals = deg[rows] if kinds[j] == "ordinal" else used[rows]
-            ok = vals.notna().to_numpy()
-            r = np.array([org_index[o] for o in t.loc[rows, "org"]], dtype=int)
-            codes[r[ok], j] = vals.to_numpy()[ok].astype(int)
-            item_lines[j] = lines[rows]
-        labels = tuple(DEGREE_LEVELS if k == "ordinal" else USED_LEVELS for k in kinds)
-        return _validated(
-            orgs=orgs,
-            items=tuple(chosen),
-            codes=codes,
-            n_categories=tuple(len(lv) for lv in labels),
-            category_labels=labels,
-            kinds=tuple(kinds),
-            weights=None,
-            covariates=None,
-            source=getattr(study, "source", file),
-            lines=item_lines,
-            file=file,
-            org_lines=_org_lines(t, orgs, lines),
-        )
+        from carestar.local_practice_items import responses_from_study
+
+        return responses_from_study(study, items)
 
     @classmethod
     def from_frame(
@@ -249,7 +166,7 @@ class ItemResponses:
         skip |= set(covariates or [])
         if items is None:
             items = [c for c in frame.columns if c not in skip]
-        items = _check_items(items, list(map(str, frame.columns)), source)
+        items = check_items(items, list(map(str, frame.columns)), source)
         covariates = list(covariates or [])
         absent = [c for c in covariates if c not in frame.columns]
         if absent:
@@ -329,7 +246,7 @@ class ItemResponses:
             kinds.append(kind if len(lv) != 2 or kind == "ordinal" else "binary")
         orgs = tuple(frame[org][keep]) if org else tuple(lines[keep].tolist())
         kept_lines = lines[keep]
-        return _validated(
+        return validated_responses(
             orgs=orgs,
             items=tuple(items),
             codes=codes,
@@ -378,7 +295,8 @@ def check_n_classes(responses: ItemResponses, n_classes: int) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _check_items(items, available, source) -> list[str]:
+def check_items(items, available, source) -> list[str]:
+    """``items`` as a list of names, each in ``available``, none twice, at least one."""
     if isinstance(items, str):
         items = [items]
     items = [str(i) for i in items]
@@ -407,16 +325,11 @@ def _levels(col: pd.Series, given) -> tuple[tuple, str]:
     return tuple(dict.fromkeys(vals.tolist())), "polytomous"
 
 
-def _org_lines(t: pd.DataFrame, orgs, lines) -> dict[int, list[int]]:
-    index = {o: i for i, o in enumerate(orgs)}
-    out: dict[int, list[int]] = {}
-    for o, line in zip(t["org"], lines, strict=True):
-        out.setdefault(index[o], []).append(int(line))
-    return out
 
-
-def _validated(*, orgs, items, codes, n_categories, category_labels, kinds, weights,
-               covariates, source, lines, file=None, org_lines=None) -> ItemResponses:
+def validated_responses(*, orgs, items, codes, n_categories, category_labels, kinds, weights,
+                        covariates, source, lines, file=None, org_lines=None) -> ItemResponses:
+    """The checked ``ItemResponses``: every item with two observed categories, every row with
+    an answer, known kinds; ``lines`` / ``org_lines`` give the CSV lines an error names."""
     file = file or source
     for j, item in enumerate(items):
         seen = np.unique(codes[:, j][codes[:, j] >= 0])
