@@ -261,6 +261,6 @@ def test_gallery_commands_compose():
     sys.path.insert(0, str(ROOT / "docs" / "figures"))
     import regenerate
 
-    assert set(regenerate.RUNS) == {"ordinal", "lca", "kmeans", "joint", "binomial"}
+    assert set(regenerate.RUNS) == {"ordinal", "lca", "kmeans", "joint", "binomial", "country"}
     for overrides, _ in regenerate.RUNS.values():
         compose_config(*overrides)

@@ -36,6 +36,8 @@ RUNS: dict[str, tuple[list[str], str]] = {
     "binomial": (["data=csv", "data.path=tests/data/reference/cbpp.csv", "model=binomial",
                   'model.formula="incidence | trials(size) ~ C(period) + (1|herd)"'],
                  "binomial regression of a CSV with herd intercepts (docs/csv_data.md)"),
+    "country": (["model=country", "model.figure4=true"],
+                "micro-level measures by country: the poster's Figures 3 and 4 (README)"),
 }
 
 
