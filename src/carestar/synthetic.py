@@ -130,7 +130,7 @@ class RatingParams:
     resource_effects_per_sd: dict[str, float]
     class_effects: dict[str, float]
     org_sd: float
-    region_sd: float = 0.3  # the part of org_sd that lies between regions (module docstring)
+    region_sd: float = 0.0  # the part of org_sd that lies between regions (module docstring)
 
     @property
     def within_region_sd(self) -> float:
