@@ -87,4 +87,5 @@ def test_each_runs_report_shows_its_cs_and_mo_terms(term_runs):
     assert (term_runs["mo"] / "figures" / "monotonic_steps.png").stat().st_size > 0
     for name in ("cs", "mo"):
         assert (term_runs[name] / "figures" / "ppc_category_counts.png").exists()
-    assert "category-specific (one per threshold)" not in reports["plain"] and "Monotonic effects" not in reports["plain"]
+    assert "category-specific (one per threshold)" not in reports["plain"]
+    assert "Monotonic effects" not in reports["plain"]
