@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytensor.tensor as pt
-from pytensor.gradient import zero_grad
 from pytensor.graph.basic import Constant
 
 from models.ordinal_likelihood import link_cdf, log_cdf, log_sf
@@ -38,8 +37,8 @@ def family_observed_log_prob(link: str, eta, cutpoints, y, n_categories: int, lo
       ``d_j = log F(x_j) - log(1 - F(x_j))`` (``= x_j`` for the logit link, so
       ``D_k = k eta - sum_{j<k} c_j``); the first sum is the same for every k and cancels
       when normalising over the awarded ``k >= l``:
-      ``log P(y | y >= l) = D_y - log sum_{k >= l} exp(D_k)``, shifted by the largest
-      ``D_k`` (outside the gradient: any shift gives the same value and gradient).
+      ``log P(y | y >= l) = D_y - log sum_{k >= l} exp(D_k)``, computed from the gaps
+      ``D_k - D_y`` (no shift by a maximum: its reduction is the costly part of the graph).
     """
     codes = _constant_codes(y)
     K = n_categories
@@ -47,20 +46,31 @@ def family_observed_log_prob(link: str, eta, cutpoints, y, n_categories: int, lo
         if codes is None:  # a symbolic y: every threshold's term, masked
             return _sequential_masked(link, eta, cutpoints, y, K, lowest, family)
         return _sequential_on_paths(link, eta, cutpoints, codes, K, lowest, family)
-    floor = pt.as_tensor(np.zeros(1, dtype=int) if lowest is None else np.asarray(lowest, int))[:, None]
+    floor = (np.zeros(1, dtype=int) if lowest is None else np.asarray(lowest, int))[:, None]
     k = pt.arange(K)
-    if link == "logit":
+    observed = pt.eq(k, y[:, None]) if codes is None else np.arange(K) == codes[:, None]  # (N, K)
+
+    def at_y(a):  # a[..., y] per row, (N, 1): gathered for observed codes, masked for symbolic ones
+        if codes is None:
+            return pt.where(observed, a, 0.0).sum(axis=-1, keepdims=True)
+        return (a[codes] if a.ndim == 1 else a[np.arange(codes.size), codes])[:, None]
+
+    if link == "logit":  # D_k - D_y = (k - y) eta - (C_k - C_y), C_k = sum_{j<k} c_j
         C = pt.cumsum(cutpoints, axis=-1)
-        D = k * eta[:, None] - pt.concatenate([pt.zeros_like(C[..., :1]), C], axis=-1)  # (N, K)
+        C = pt.concatenate([pt.zeros_like(C[..., :1]), C], axis=-1)  # (K,) or (N, K)
+        gap = (k - at_y(k)) * eta[:, None] - (C - at_y(C))
     else:
         x = eta[..., None] - cutpoints  # (N, K-1)
         d = log_cdf(link, x) - log_sf(link, x)
         D = pt.concatenate([pt.zeros_like(d[..., :1]), pt.cumsum(d, axis=-1)], axis=-1)  # (N, K)
-    awarded = pt.ge(k, floor)
-    top = zero_grad(pt.max(pt.where(awarded, D, -np.inf), axis=-1, keepdims=True))
-    norm = pt.log(pt.where(awarded, pt.exp(D - top), 0.0).sum(axis=-1)) + top[:, 0]
-    observed = pt.eq(k, y[:, None]) if codes is None else np.arange(K) == codes[:, None]
-    return pt.where(observed, D, 0.0).sum(axis=-1) - norm
+        gap = D - at_y(D)
+    if codes is None:
+        others = pt.and_(pt.ge(k, floor), pt.invert(observed))  # the awarded categories but y
+    else:
+        others = (np.arange(K) >= floor) & ~observed
+    # log P(y) = -log(1 + sum_{k >= l, k != y} exp(D_k - D_y)); a gap over 700 (log P < -700) is
+    # held there, as observed_log_prob's clip holds the cumulative family's log P above -690
+    return -pt.log1p(pt.where(others, pt.exp(pt.minimum(gap, 700.0)), 0.0).sum(axis=-1))
 
 
 def _constant_codes(y) -> np.ndarray | None:
