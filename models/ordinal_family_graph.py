@@ -110,7 +110,8 @@ def _sequential_on_paths(link: str, eta, cutpoints, y: np.ndarray, n_categories:
         index = np.flatnonzero(uses_F), np.flatnonzero(~uses_F)
         terms = [log_cdf(link, sign * z[index[0]]), log_sf(link, sign * z[index[1]])]
         return pt.zeros_like(eta)[np.r_[rows[index[0]], rows[index[1]]]].inc(pt.concatenate(terms))
-    q = link_cdf(link, np.where(on, 1.0, -1.0) * z)
+    t = np.where(on, 1.0, -1.0) * z
+    q = pt.sigmoid(t) if link == "logit" else link_cdf(link, t)  # sigmoid: a finite gradient where q = 0
     P = pt.ones_like(eta)
     for s in range(n_categories - 1):  # the path's s-th threshold, in the rows that reach it
         at = np.flatnonzero(slot == s)

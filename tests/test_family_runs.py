@@ -90,6 +90,23 @@ def test_the_graph_with_symbolic_codes_or_each_rows_thresholds_is_the_same_likel
                     np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12, err_msg=link)
 
 
+@pytest.mark.parametrize("family", ["sratio", "cratio", "acat"])
+@pytest.mark.parametrize("link", ["logit", "probit"])
+def test_far_from_the_data_the_graph_stays_finite(family, link):
+    """Where a row's probability underflows (eta = +-800 against the opposite end), its log
+    probability is held below -690, as the cumulative family's clip holds it, with a finite
+    gradient, and the other rows keep theirs."""
+    y, eta_v = np.array([0, 3, 1]), np.array([800.0, -800.0, 0.2])
+    eta = pt.vector("eta")
+    logp = observed_log_prob(link, eta, pt.as_tensor(np.array([-1.0, 0.4, 1.5])), y, 4, None, family)
+    with python_only():
+        values, grad = pytensor.function([eta], [logp, pt.grad(logp.sum(), eta)], mode=ONE_SHOT)(eta_v)
+    assert np.isfinite(values).all() and np.isfinite(grad).all()
+    assert (values[:2] < -690).all()
+    expected = category_log_probabilities(link, eta_v[2:], np.array([-1.0, 0.4, 1.5]), None, family)[0, 1]
+    assert values[2] == pytest.approx(expected, rel=1e-6)
+
+
 @pytest.fixture(scope="module")
 def study():
     return instantiate(compose_config().data)  # the default study, as python run.py loads it
