@@ -128,11 +128,13 @@ def observed_log_prob(link: str, eta, cutpoints, y, n_categories: int,
     regime could award (``c = -inf`` below it), which ``y`` never undercuts
     (``study_design.ratings_design`` refuses such rows). Equal to
     ``log category_probabilities(...)[n, y_n]`` with a gradient graph a fraction the size.
-    The other families (``eta`` of shape (N,)): ``_family_observed_log_prob``.
+    The other families (``eta`` of shape (N,)): ``models.ordinal_family_graph``.
     """
-    y = pt.as_tensor(y)
     if family != "cumulative":
-        return _family_observed_log_prob(link, eta, cutpoints, y, n_categories, lowest, family)
+        from models.ordinal_family_graph import family_observed_log_prob  # it builds on this module
+
+        return family_observed_log_prob(link, eta, cutpoints, y, n_categories, lowest, family)
+    y = pt.as_tensor(y)
     n_cut = n_categories - 1
     floor = pt.as_tensor(np.zeros(1, dtype=int) if lowest is None else np.asarray(lowest, int))
     extra = eta.ndim - 1  # trailing dims of eta beyond the rows
@@ -311,43 +313,6 @@ def category_log_probabilities(link: str, eta, cutpoints, lowest=None, family: s
     if family == "acat" or mask is not None:
         logp = logp - _logsumexp(math, logp)
     return logp
-
-
-def _family_observed_log_prob(link: str, eta, cutpoints, y, n_categories: int, lowest, family: str):
-    """log P(y_n | eta_n) of a sequential or adjacent-category family as a PyTensor graph
-    lean to differentiate (no (N, K, K-1) array; tested equal to
-    ``category_log_probabilities``). With ``x_j = s (eta - c_j)`` and ``l = lowest``:
-
-    - sratio / cratio: the sequence starts at the floor, so
-      ``log P(y | y >= l) = sum_{l <= j < y} log q_j + [y < K-1] log(1 - q_y)`` with ``q_j``
-      the probability of going on past ``j`` (``1 - F(x_j)`` for sratio, ``F(x_j)`` for
-      cratio): no normalising sum; for a symmetric ``F`` (logit, probit) each term is one
-      ``log F(+-x_j)``;
-    - acat: ``log P~_k = sum_j log(1 - F(x_j)) + D_k``, ``D_k = sum_{j<k} d_j``,
-      ``d_j = log F(x_j) - log(1 - F(x_j))`` (``= x_j`` for the logit link); the first sum is
-      the same for every k and cancels when normalising over the awarded ``k >= l``:
-      ``log P(y | y >= l) = D_y - log sum_{k >= l} exp(D_k)``.
-    """
-    K = n_categories
-    sign = _structure(family, K)[0]
-    x = sign * (eta[..., None] - cutpoints)  # (N, K-1)
-    floor = pt.as_tensor(np.zeros(1, dtype=int) if lowest is None else np.asarray(lowest, int))[:, None]
-    if family in ("sratio", "cratio"):
-        j = pt.arange(K - 1)
-        passed = pt.and_(pt.ge(j, floor), pt.lt(j, y[:, None]))
-        stopped = pt.eq(j, y[:, None])
-        if link == "cloglog":
-            lF, lS = log_cdf(link, x), log_sf(link, x)
-            go_on, stop = (lS, lF) if family == "sratio" else (lF, lS)
-            return pt.where(passed, go_on, 0.0).sum(axis=-1) + pt.where(stopped, stop, 0.0).sum(axis=-1)
-        # a symmetric F: log(1 - F(x)) = log F(-x), so one log F per threshold
-        flip = pt.where(passed, -1.0 if family == "sratio" else 1.0, 1.0 if family == "sratio" else -1.0)
-        return pt.where(pt.or_(passed, stopped), log_cdf(link, flip * x), 0.0).sum(axis=-1)
-    d = x if link == "logit" else log_cdf(link, x) - log_sf(link, x)
-    D = pt.concatenate([pt.zeros_like(d[..., :1]), pt.cumsum(d, axis=-1)], axis=-1)  # (N, K)
-    k = pt.arange(K)
-    norm = pt.logsumexp(pt.where(pt.ge(k, floor), D, -np.inf), axis=-1)
-    return pt.where(pt.eq(k, y[:, None]), D, 0.0).sum(axis=-1) - norm
 
 
 def _logsumexp(math, logp):

@@ -124,7 +124,7 @@ def _graph_values(pm_model, point):
     return values, observed, potential
 
 
-@pytest.mark.parametrize("family", ["cumulative", "acat"])
+@pytest.mark.parametrize("family", ["cumulative", "acat", "sratio"])
 def test_graph_numpy_and_mle_likelihoods_agree_and_crossing_is_outside_the_cumulative_model(housing, family):
     """At a random point the PyMC model's log likelihood, the numpy pass (LOO, PPC) and the
     MLE's agree; at a point where some row's thresholds cross, the cumulative model's

@@ -58,6 +58,55 @@ def test_the_graphs_likelihood_is_the_families_probability_with_its_gradient(fam
         np.testing.assert_allclose(grad, first, rtol=max(rtol, 1e-8), atol=1e-12, err_msg=link)
 
 
+@pytest.mark.parametrize("family", ["sratio", "cratio", "acat"])
+def test_the_graph_with_symbolic_codes_or_each_rows_thresholds_is_the_same_likelihood(family):
+    """At random points, with each row's own (unordered) thresholds (``cs()``) and random
+    regime floors: the graph built from the observed codes (only each row's path for the
+    sequential families) and the one built for symbolic codes (every threshold, masked)
+    equal the numpy category probabilities at y, and have the same gradient in eta and in
+    the thresholds."""
+    rng = np.random.default_rng(5)
+    n, K = 60, 4
+    lowest = rng.integers(0, 2, n)
+    y = np.maximum(rng.integers(0, K, n), lowest)
+    eta, cut, codes = pt.vector("eta"), pt.matrix("cut"), pt.lvector("codes")
+    outputs = []
+    for link in LINKS:
+        for observed in (y, codes):
+            logp = observed_log_prob(link, eta, cut, observed, K, lowest, family)
+            outputs += [logp, *pt.grad(logp.sum(), [eta, cut])]
+    with python_only():
+        f = pytensor.function([eta, cut, codes], outputs, mode=ONE_SHOT)
+        for _ in range(3):
+            eta_v, cut_v = rng.normal(0, 2, n), rng.normal(0, 1.5, (n, K - 1))
+            values = f(eta_v, cut_v, y)
+            for i, link in enumerate(LINKS):
+                rtol = 1e-6 if link == "probit" else 1e-10  # as in the test above
+                from_codes, symbolic = values[6 * i:6 * i + 3], values[6 * i + 3:6 * i + 6]
+                expected = category_log_probabilities(link, eta_v, cut_v, lowest, family)[np.arange(n), y]
+                # atol: a log P near 0 is a difference of terms of order 10 in the reference
+                np.testing.assert_allclose(from_codes[0], expected, rtol=rtol, atol=1e-12, err_msg=link)
+                for a, b in zip(from_codes, symbolic):
+                    np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12, err_msg=link)
+
+
+@pytest.mark.parametrize("family", ["sratio", "cratio", "acat"])
+@pytest.mark.parametrize("link", ["logit", "probit"])
+def test_far_from_the_data_the_graph_stays_finite(family, link):
+    """Where a row's probability underflows (eta = +-800 against the opposite end), its log
+    probability is held below -690, as the cumulative family's clip holds it, with a finite
+    gradient, and the other rows keep theirs."""
+    y, eta_v = np.array([0, 3, 1]), np.array([800.0, -800.0, 0.2])
+    eta = pt.vector("eta")
+    logp = observed_log_prob(link, eta, pt.as_tensor(np.array([-1.0, 0.4, 1.5])), y, 4, None, family)
+    with python_only():
+        values, grad = pytensor.function([eta], [logp, pt.grad(logp.sum(), eta)], mode=ONE_SHOT)(eta_v)
+    assert np.isfinite(values).all() and np.isfinite(grad).all()
+    assert (values[:2] < -690).all()
+    expected = category_log_probabilities(link, eta_v[2:], np.array([-1.0, 0.4, 1.5]), None, family)[0, 1]
+    assert values[2] == pytest.approx(expected, rel=1e-6)
+
+
 @pytest.fixture(scope="module")
 def study():
     return instantiate(compose_config().data)  # the default study, as python run.py loads it
