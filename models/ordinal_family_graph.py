@@ -1,18 +1,9 @@
 """The log probability of each observed category in the sequential (``sratio``,
 ``cratio``) and adjacent-category (``acat``) families as a PyTensor graph lean to evaluate
 and differentiate: the model's likelihood (``observed_log_prob`` of
-``models.ordinal_likelihood``, whose docstring has the families' definitions, hands these
-families here).
-
-With ``x_j = s (eta - c_j)`` and ``l`` the row's regime floor:
-
-- sratio / cratio: ``P(y | y >= l) = prod_{l <= j < y} q_j * [y < K-1] (1 - q_y)``, ``q_j``
-  the probability of going on past ``j`` (``1 - F(x_j)`` for sratio, ``F(x_j)`` for
-  cratio), over only the thresholds on each row's path;
-- acat: ``log P(y | y >= l) = D_y - log sum_{k >= l} exp(D_k)``, ``D_k = sum_{j<k} d_j``,
-  ``d_j = log F(x_j) - log(1 - F(x_j))`` (``= x_j`` for the logit link).
-
-Each equals ``category_log_probabilities`` at y (tests/test_family_runs.py).
+``models.ordinal_likelihood``, whose docstring defines the families, hands these families
+here). The math of each graph is in ``family_observed_log_prob``; each equals
+``category_log_probabilities`` at y (tests/test_family_runs.py).
 """
 
 from __future__ import annotations
