@@ -124,6 +124,8 @@ CASES = [
     Case("max-rhat-below-1", ["diagnostics.max_rhat=0.5"], ["diagnostics.max_rhat=0.5", "a number >= 1"]),
     Case("min-ess-negative", ["diagnostics.min_ess_bulk=-1"], ["diagnostics.min_ess_bulk=-1", ">= 0"]),
     Case("max-divergences-fraction", ["diagnostics.max_divergences=0.5"], ["max_divergences=0.5", "whole number"]),
+    Case("max-moment-matched-negative", ["diagnostics.max_moment_matched=-1"],
+         ["diagnostics.max_moment_matched=-1", "a whole number >= 0"]),
     Case("sampler-unknown-key", ["++sampler.drawz=10"], ["sampler.drawz is not a sampler setting", "draws, tune"]),
     Case("diagnostics-unknown-key", ["++diagnostics.max_rhatt=1.1"], ["diagnostics.max_rhatt", "max_rhat"]),
     Case("target-builtins-open", ["++data.x._target_=builtins.open", "++data.x.file={tmp}/victim.txt",

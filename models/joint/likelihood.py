@@ -134,15 +134,47 @@ def unit_log_likelihoods(post: xr.Dataset, prep: PreparedJoint, link: str, chunk
     for c in range(n_chain):
         for start in range(0, n_draw, chunk):
             sl = slice(start, min(start + chunk, n_draw))
-            v = {name: post[name].values[c, sl] for name in DRAW_NAMES}
-            if prep.likert is not None:
-                v.update({n: post[n].values[c, sl] for n in LATENT_NAMES})
-            items, ratings = joint_components(v, prep, link, one_hot, split=True)
-            joint = items + ratings
-            out_p[c, sl] = np.exp(joint - logsumexp(joint, axis=-1, keepdims=True))
-            total = logsumexp(items + integrated_rating_log_lik(v, prep, link), axis=-1)
-            out_ll["ratings_given_items"][c, sl] = total - logsumexp(items, axis=-1)
-            if prep.likert is not None:
-                total = total + likert_log_lik(v, prep).sum(axis=-1)
-            out_ll["items_and_ratings"][c, sl] = total
+            units, out_p[c, sl] = draws_units(draw_values(post, prep, c, sl), prep, link, one_hot)
+            for name in LOG_LIKELIHOODS:
+                out_ll[name][c, sl] = units[name]
     return out_ll, out_p
+
+
+def draw_values(post: xr.Dataset | dict, prep: PreparedJoint, chain: int, draws: slice
+                ) -> dict[str, np.ndarray]:
+    """{name: (S, ...)} of what the likelihood reads, for one chain's ``draws``."""
+    names = DRAW_NAMES + (LATENT_NAMES if prep.likert is not None else ())
+    return {name: np.asarray(post[name])[chain, draws] for name in names}
+
+
+def draws_units(v: dict[str, np.ndarray], prep: PreparedJoint, link: str,
+                one_hot: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """(S, org) each ``LOG_LIKELIHOODS`` unit and (S, org, class) p(k | items, ratings) of
+    ``unit_log_likelihoods``, for S draws of the named variables."""
+    items, ratings = joint_components(v, prep, link, one_hot, split=True)
+    joint = items + ratings
+    membership = np.exp(joint - logsumexp(joint, axis=-1, keepdims=True))
+    total = logsumexp(items + integrated_rating_log_lik(v, prep, link), axis=-1)
+    units = {"ratings_given_items": total - logsumexp(items, axis=-1)}
+    if prep.likert is not None:
+        total = total + likert_log_lik(v, prep).sum(axis=-1)
+    units["items_and_ratings"] = total
+    return units, membership
+
+
+def org_unit_log_likelihood(v: dict[str, np.ndarray], prep: PreparedJoint, link: str, org: int,
+                            unit: str) -> np.ndarray:
+    """(S,) the LOO unit ``unit`` of organisation ``org`` alone (its rows only: what PSIS
+    moment matching evaluates again and again), equal to its column of ``draws_units``."""
+    per_org = {"org_effect", "stance_scores"}  # the draw variables with an organisation axis
+    mine = {name: value[:, [org]] if name in per_org else value for name, value in v.items()}
+    return draws_units(mine, prep.only(org), link)[0][unit][:, 0]
+
+
+def moment_matching(pm_model, sampled: xr.Dataset, prep: PreparedJoint, link: str, unit: str):
+    """``carestar.moment_matching.MomentMatching`` for the LOO units ``unit`` (an organisation
+    each), from the draws as sampled (before relabelling)."""
+    from carestar.moment_matching import unconstrained_posterior
+
+    return unconstrained_posterior(pm_model, sampled).moment_matching(
+        lambda values, org: org_unit_log_likelihood(values, prep, link, org, unit))

@@ -429,6 +429,10 @@ class JointModel(Model):
         """``likelihood.unit_log_likelihoods`` with this model's link."""
         return likelihood.unit_log_likelihoods(post, prep, self.link, chunk)
 
+    def loo_moment_matching(self, pm_model: pm.Model, sampled: xr.Dataset, prep: PreparedJoint):
+        """PSIS-LOO moment matching of the organisation units (``carestar.moment_matching``)."""
+        return likelihood.moment_matching(pm_model, sampled, prep, self.link, self.log_likelihood)
+
     def chain_agreement(self, idata: xr.DataTree) -> dict[str, Any]:
         return chain_agreement(idata, lp_tol=self.agreement_lp_tol,
                                profile_tol=self.agreement_profile_tol)

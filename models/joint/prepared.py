@@ -3,7 +3,7 @@ organisations' item answers, the EM solution, whose classes ``fit_em`` orders by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -53,3 +53,23 @@ class PreparedJoint:
 
     def free_item_name(self, c: int) -> str:
         return "item_probs" if self.single_item_variable() else f"item_probs_C{c}"
+
+    def only(self, org: int) -> PreparedJoint:
+        """The same model's data for organisation ``org`` (position in ``orgs``) alone: its
+        rating rows and answers, the fitted EM solution unchanged (for one LOO unit)."""
+        d, rows = self.design, np.flatnonzero(self.org_of_row == org)
+        group = d.groups[0]
+        one = replace(group.group, levels=(group.group.levels[org],), codes=np.zeros(rows.size, int))
+        slopes = None if group.slopes is None else group.slopes.iloc[rows]
+        design = replace(
+            d, y=d.y[rows], X=d.X.iloc[rows], groups=(replace(group, group=one, slopes=slopes),),
+            period=None if d.period is None else replace(d.period, codes=d.period.codes[rows]),
+            lowest=None if d.lowest is None else np.asarray(d.lowest)[rows],
+            weights=None if d.weights is None else d.weights[rows],
+            rows=None if d.rows is None else d.rows.iloc[rows])
+        r = self.responses
+        responses = replace(r, orgs=(r.orgs[org],), codes=r.codes[[org]],
+                            weights=None if r.weights is None else r.weights[[org]], covariates=None)
+        return replace(self, design=design, responses=responses, org_of_row=np.zeros(rows.size, int),
+                       likert=None if self.likert is None else self.likert[[org]],
+                       types=self.types[org:org + 1] if self.types else ())

@@ -45,6 +45,7 @@ DIAGNOSTICS_KEYS = {
     "max_divergences": "a whole number >= 0",
     "min_bfmi": "a number >= 0",
     "max_pareto_k": "a number > 0",
+    "max_moment_matched": "a whole number >= 0",
 }
 
 
@@ -125,7 +126,7 @@ def check_diagnostics_settings(diagnostics: DictConfig) -> None:
     _refuse_unknown("diagnostics", settings, DIAGNOSTICS_KEYS)
     lower = {"max_rhat": 1.0, "max_pareto_k": 0.0}
     for key, value in settings.items():
-        if key == "max_divergences":
+        if key in ("max_divergences", "max_moment_matched"):
             ok = _is_integer(value) and int(value) >= 0
         elif key == "max_pareto_k":
             ok = _is_number(value) and float(value) > 0

@@ -125,18 +125,40 @@ def _argextreme(ds: xr.Dataset, pick) -> str:
     return best_name
 
 
-def loo(idata: xr.DataTree, pareto_k_max: float = 0.7) -> dict[str, Any] | None:
+def loo(idata: xr.DataTree, pareto_k_max: float = 0.7, moment_matching=None, max_matched: int = 10
+        ) -> dict[str, Any] | None:
     """PSIS-LOO: elpd, its SE, p_loo, and the Pareto k gate (``diagnostics.max_pareto_k``):
     the observations whose k exceeds it (``high_k_obs``, positions), for which the LOO
-    estimate is unreliable."""
+    estimate is unreliable.
+
+    ``moment_matching``: a callable giving the model's ``carestar.moment_matching.MomentMatching``;
+    when some k exceeds the gate, ArviZ's ``loo_moment_match`` (Paananen et al. 2021) moves
+    the draws towards those units' leave-one-out posteriors and the gate reads the new k.
+    ``moment_matched`` then lists each such unit's k before and after."""
     if "log_likelihood" not in idata.children or is_mode_only(idata):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = az.loo(idata, pointwise=True)
+    k_before = np.asarray(result.pareto_k).ravel()
+    matched, skipped = None, None
+    n_high = int(np.sum(~(k_before <= pareto_k_max)))
+    if moment_matching is not None and n_high > max_matched:
+        skipped = f"{n_high} units above the gate, more than diagnostics.max_moment_matched={max_matched}"
+        log.info("PSIS-LOO: %s: not moment-matched", skipped)
+    elif moment_matching is not None and n_high:
+        inputs = moment_matching()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = az.loo_moment_match(
+                idata, result, log_prob_upars_fn=inputs.log_prob, log_lik_i_upars_fn=inputs.log_lik_i,
+                upars=inputs.upars, k_threshold=pareto_k_max, pointwise=True)
+        k_after = np.asarray(result.pareto_k).ravel()
+        matched = [{"obs": int(i), "k_before": float(k_before[i]), "k_after": float(k_after[i])}
+                   for i in np.flatnonzero(~(k_before <= pareto_k_max))]
     k = np.asarray(result.pareto_k).ravel()
     high = np.flatnonzero(~(k <= pareto_k_max))  # NaN k counts as unreliable
-    return {
+    out = {
         "elpd_loo": float(result.elpd),
         "se": float(result.se),
         "p_loo": float(result.p),
@@ -146,6 +168,23 @@ def loo(idata: xr.DataTree, pareto_k_max: float = 0.7) -> dict[str, Any] | None:
         "high_k_obs": [int(i) for i in high],
         "passed": bool(high.size == 0),
     }
+    if matched is not None:
+        out["moment_matched"] = matched
+    if skipped is not None:
+        out["moment_matching_skipped"] = skipped
+    return out
+
+
+def moment_matched_line(loo: dict[str, Any] | None) -> str | None:
+    """One sentence on the units whose Pareto k moment matching moved, for the verdict and report.md."""
+    if loo and loo.get("moment_matching_skipped"):
+        return f"PSIS-LOO moment matching skipped: {loo['moment_matching_skipped']}"
+    if not loo or not loo.get("moment_matched"):
+        return None
+    units = ", ".join(f"{m.get('name', m['obs'])} {m['k_before']:.2f} -> {m['k_after']:.2f}"
+                      for m in loo["moment_matched"][:20])
+    more = " ..." if len(loo["moment_matched"]) > 20 else ""
+    return f"PSIS-LOO moment matching (Pareto k before -> after): {units}{more}"
 
 
 def gate_lines(diagnostics: dict[str, Any]) -> list[tuple[str, float, float, bool]]:

@@ -96,6 +96,12 @@ class Model:
         keys = [c for c in ("org", "year") if c in rows]
         return rows[keys].astype(str).agg("/".join, axis=1).tolist() if keys else None
 
+    def loo_moment_matching(self, pm_model: pm.Model, sampled: xr.Dataset, prepared: Any):
+        """``carestar.moment_matching.MomentMatching`` for the units of the log likelihood, from
+        the draws as sampled (``sampled``, before ``postprocess``); None: PSIS-LOO reports
+        its Pareto k as it is."""
+        return None
+
     def diagnostics(self, idata: xr.DataTree, prepared: Any) -> dict[str, Any]:
         """Model-specific checks for diagnostics.json (e.g. latent class chain agreement)."""
         return {}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from carestar.diagnostics import gate_lines
+from carestar.diagnostics import gate_lines, moment_matched_line
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -82,6 +82,8 @@ def write_report(
                else "."),
             "",
         ]
+        if line := moment_matched_line(loo):
+            parts += [line + ".", ""]
     logliks = [diagnostics[k] for k in ("log_likelihood", "marginal_log_likelihood") if diagnostics.get(k)]
     if logliks:
         parts += ["## Log likelihood", ""]

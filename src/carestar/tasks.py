@@ -26,6 +26,7 @@ from carestar.mode import (
     n_observations,
     posterior_mean_point,
 )
+from carestar.modelling import Model
 from carestar.report import write_report
 from carestar.run_figures import sampled_run_figures, write_run_figures
 from carestar.runs import RunDirectory, Stopwatch, config_hash, git_state, package_versions
@@ -109,6 +110,7 @@ def _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model
             )
         check_complete(idata, sampler, received)
     with clock.stage("postprocess"):
+        sampled = idata["posterior"].to_dataset() if "posterior" in idata.children else None
         idata = model.postprocess(idata, prepared)
         stage_line("diagnostics")
         gates = OmegaConf.to_container(cfg.diagnostics, resolve=True)
@@ -118,7 +120,15 @@ def _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model
         loglik = model_checks.pop("log_likelihood", None) or mle.statistics(idata) or _log_likelihood_report(
             pm_model, idata, sampler, prepared
         )
-        loo = label_unreliable(diag.loo(idata, gates["max_pareto_k"]), model.observation_labels(prepared))
+
+        def moment_matching():
+            stage_line("moment matching the LOO units whose Pareto k is high")
+            return model.loo_moment_matching(pm_model, sampled, prepared)
+
+        can_match = type(model).loo_moment_matching is not Model.loo_moment_matching
+        loo = label_unreliable(diag.loo(idata, gates["max_pareto_k"], moment_matching if can_match else None,
+                                        gates.get("max_moment_matched", 10)),
+                               model.observation_labels(prepared))
         diagnostics = {
             "passed": convergence["passed"] and (loo is None or loo["passed"]),
             "convergence": convergence,
@@ -209,10 +219,14 @@ def _manifest(cfg, clock, data, model, sampler, *, passed: bool | None) -> dict[
 
 def label_unreliable(loo: dict[str, Any] | None, labels: list[str] | None) -> dict[str, Any] | None:
     """The observations with Pareto k above the gate, named as the user knows them."""
-    if loo is None or not loo["high_k_obs"]:
+    if loo is None:
         return loo
-    names = [labels[i] if labels else f"observation {i}" for i in loo["high_k_obs"]]
-    return {**loo, "unreliable": names}
+    name = lambda i: labels[i] if labels else f"observation {i}"  # noqa: E731
+    if "moment_matched" in loo:
+        loo = {**loo, "moment_matched": [{"name": name(m["obs"]), **m} for m in loo["moment_matched"]]}
+    if not loo["high_k_obs"]:
+        return loo
+    return {**loo, "unreliable": [name(i) for i in loo["high_k_obs"]]}
 
 
 def _log_likelihood_report(pm_model, idata, sampler: dict[str, Any], prepared) -> dict[str, Any] | None:

@@ -128,7 +128,7 @@ def effects_table(summary: pd.DataFrame, rows: int = EFFECT_ROWS) -> str:
 
 def print_verdict(run_path: Path, diagnostics: dict[str, Any], summary: pd.DataFrame | None = None) -> None:
     """The gates (as ``diagnostics.json`` and ``report.md`` list them), then the effects."""
-    from carestar.diagnostics import gate_lines
+    from carestar.diagnostics import gate_lines, moment_matched_line
 
     verdict = "PASSED" if diagnostics["passed"] else "FAILED (results written, marked failed; exit status 3)"
     print(f"carestar: diagnostics {verdict}; run written to {run_path}")
@@ -138,6 +138,8 @@ def print_verdict(run_path: Path, diagnostics: dict[str, Any], summary: pd.DataF
         print(f"  PSIS-LOO is unreliable for {loo['n_pareto_k_high']} observation(s) with Pareto k > "
               f"{loo['pareto_k_threshold']}: {', '.join(loo['unreliable'][:20])}"
               + (" ..." if len(loo["unreliable"]) > 20 else ""))
+    if line := moment_matched_line(diagnostics.get("loo")):
+        print(f"  {line}")
     for key in ("log_likelihood", "marginal_log_likelihood"):
         if loglik := diagnostics.get(key):
             print(f"  log likelihood at the {loglik['at']}: {loglik['loglik']:.4f} (AIC {loglik['aic']:.2f}, "
