@@ -124,3 +124,19 @@ def test_more_failing_units_than_max_moment_matched_are_left_unmatched(conjugate
     assert not loo["passed"] and loo["high_k_obs"] == [Y.size - 1]
     assert loo["moment_matching_skipped"].startswith("1 units above the gate, more than")
     assert diag.moment_matched_line(loo).startswith("PSIS-LOO moment matching skipped: 1 units")
+
+
+def test_a_comparison_reads_the_loo_the_run_was_judged_by(conjugate):
+    """task=compare recomputes PSIS-LOO from the stored draws: the run's matched units
+    (diagnostics.json) replace theirs, so its totals and k are the run's own."""
+    model, posterior, idata = conjugate
+    mm = unconstrained_posterior(model, posterior).moment_matching(
+        lambda v, i: stats.norm.logpdf(Y[i], v["mu"], 1.0))
+    judged = diag.loo(idata, 0.7, lambda: mm)
+    compared = diag.loo_pointwise(idata, None, judged["moment_matched"])
+    assert compared.elpd == pytest.approx(judged["elpd_loo"], abs=1e-9)
+    assert compared.se == pytest.approx(judged["se"], abs=1e-9)
+    assert compared.p == pytest.approx(judged["p_loo"], abs=1e-9)
+    assert float(compared.pareto_k.max()) == pytest.approx(judged["max_pareto_k"])
+    plain = diag.loo_pointwise(idata)
+    assert float(plain.pareto_k.max()) > 0.7  # the stored draws alone still fail

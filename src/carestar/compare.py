@@ -210,7 +210,7 @@ def compare_runs(
     with clock.stage("compare"):
         loo_table = None
         if loo:
-            elpds = {run.label: diag.loo_pointwise(run.tree, loglik_var) for run in runs}
+            elpds = {run.label: diag.loo_pointwise(run.tree, loglik_var, moment_matched(run)) for run in runs}
             loo_table = ranked_loo(elpds, {run.label: passed_gates(run) for run in runs}, pareto_k_max)
         variables, left_out = shared_variables(runs, max_elements)
         differences = differences_table(runs, variables, seed=seed)
@@ -260,6 +260,13 @@ def compare_runs(
     for label in manifest["failed_gates"]:
         print(f"  not ranked (failed its diagnostic gates): {label}")
     return manifest
+
+
+def moment_matched(run: Run) -> list[dict[str, Any]]:
+    """The units the run's own PSIS-LOO moment-matched (``diagnostics.json``), none if absent."""
+    file = run.path / "diagnostics.json"
+    loo = json.loads(file.read_text()).get("loo") if file.exists() else None
+    return (loo or {}).get("moment_matched") or []
 
 
 def passed_gates(run: Run) -> bool:

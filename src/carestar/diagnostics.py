@@ -153,9 +153,9 @@ def loo(idata: xr.DataTree, pareto_k_max: float = 0.7, moment_matching=None, max
             result = az.loo_moment_match(
                 idata, result, log_prob_upars_fn=inputs.log_prob, log_lik_i_upars_fn=inputs.log_lik_i,
                 upars=inputs.upars, k_threshold=pareto_k_max, pointwise=True)
-        k_after = np.asarray(result.pareto_k).ravel()
-        matched = [{"obs": int(i), "k_before": float(k_before[i]), "k_after": float(k_after[i])}
-                   for i in np.flatnonzero(~(k_before <= pareto_k_max))]
+        k_after, elpd_i = np.asarray(result.pareto_k).ravel(), np.asarray(result.elpd_i).ravel()
+        matched = [{"obs": int(i), "k_before": float(k_before[i]), "k_after": float(k_after[i]),
+                    "elpd_i": float(elpd_i[i])} for i in np.flatnonzero(~(k_before <= pareto_k_max))]
     k = np.asarray(result.pareto_k).ravel()
     high = np.flatnonzero(~(k <= pareto_k_max))  # NaN k counts as unreliable
     out = {
@@ -278,11 +278,25 @@ def loo_pit_figure(idata: xr.DataTree):
 # --- comparing runs (carestar.compare) -------------------------------------------------
 
 
-def loo_pointwise(idata: xr.DataTree, var_name: str | None = None):
-    """PSIS-LOO with pointwise values (an ArviZ ``ELPDData``), for ``compare_loo``."""
+def loo_pointwise(idata: xr.DataTree, var_name: str | None = None, moment_matched: list | None = None):
+    """PSIS-LOO with pointwise values (an ArviZ ``ELPDData``), for ``compare_loo``.
+
+    ``moment_matched``: the run's own ``loo.moment_matched`` records (``diagnostics.json``);
+    those units take the elpd and k their run's moment matching gave, and the totals are
+    summed again as ``arviz_stats.loo_moment_match`` sums them, so that a comparison reads
+    the LOO the run was judged by."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return az.loo(idata, pointwise=True, var_name=var_name)
+        result = az.loo(idata, pointwise=True, var_name=var_name)
+    if moment_matched:
+        lpd = result.elpd + result.p
+        for unit in moment_matched:
+            np.put(result.elpd_i.values, unit["obs"], unit["elpd_i"])
+            np.put(result.pareto_k.values, unit["obs"], unit["k_after"])
+        result.elpd = float(np.nansum(result.elpd_i.values))
+        result.se = float(np.sqrt(result.n_data_points * np.nanvar(result.elpd_i.values, ddof=1)))
+        result.p = lpd - result.elpd
+    return result
 
 
 def compare_loo(elpds: dict[str, Any], pareto_k_max: float = 0.7) -> pd.DataFrame:
