@@ -95,14 +95,12 @@ def prepared_latent():
     return model, model.prepare(synthetic_study(1))
 
 
-def test_latent_strategy_logp_matches_numpy(prepared_latent):
-    """strategy=latent: both Potentials equal the numpy ratings+items and Likert terms."""
+@pytest.fixture(scope="module")
+def latent_point(prepared_latent):
+    """strategy=latent: the model's variables and both Potentials at a random point."""
     model, prep = prepared_latent
-    assert not any(c.startswith("strategy_type") for c in prep.design.effects)
-    assert prep.likert.shape == (150, 12) and prep.likert.max() == 6
     pm_model = model.build(prep)
-    assert not pm_model.observed_RVs
-    names = (*NAMES, *LATENT_NAMES)
+    names = (*NAMES, "org_sd", *LATENT_NAMES)
     outs = pm_model.replace_rvs_by_values(
         [pm_model[n] for n in (*names, "joint_loglik", "likert_loglik")])
     fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
@@ -111,10 +109,33 @@ def test_latent_strategy_logp_matches_numpy(prepared_latent):
     point.update({k: np.asarray(v) for k, v in model.initvals(prep).items() if k in point})
     point = {k: v + rng.normal(0, 0.3, size=np.shape(v)) for k, v in point.items()}
     *vals, joint, likert = fn(point)
-    v = {n: np.asarray(x)[None] for n, x in zip(names, vals)}
+    return pm_model, {n: np.asarray(x)[None] for n, x in zip(names, vals)}, joint, likert
+
+
+def test_latent_strategy_logp_matches_numpy(prepared_latent, latent_point):
+    """strategy=latent: both Potentials equal the numpy ratings+items and Likert terms."""
+    model, prep = prepared_latent
+    assert not any(c.startswith("strategy_type") for c in prep.design.effects)
+    assert prep.likert.shape == (150, 12) and prep.likert.max() == 6
+    pm_model, v, joint, likert = latent_point
+    assert not pm_model.observed_RVs
     expected = logsumexp(joint_components(v, prep, "logit"), axis=-1).sum()
     assert np.isclose(float(joint), expected, rtol=1e-9)
     assert np.isclose(float(likert), likert_log_lik(v, prep).sum(), rtol=1e-9)
+
+
+def test_one_councils_unit_alone_equals_its_column(prepared_latent, latent_point):
+    """What moment matching evaluates for one council (its rows, answers and Likert items
+    alone: ``PreparedJoint.only``) is that council's column of every LOO unit."""
+    from models.joint.likelihood import LOG_LIKELIHOODS, draws_units, org_unit_log_likelihood
+
+    model, prep = prepared_latent
+    _, v, _, _ = latent_point
+    units, _ = draws_units(v, prep, model.link)
+    for org in (0, 77, prep.responses.n_org - 1):
+        for unit in LOG_LIKELIHOODS:
+            np.testing.assert_allclose(org_unit_log_likelihood(v, prep, model.link, org, unit),
+                                       units[unit][:, org], rtol=1e-12)
 
 
 def test_likert_codes_bad_value():
