@@ -3,8 +3,10 @@ resources behind the star ratings, the class summed out per organisation.
 
 The model and its math are in ``models.joint.model`` (``JointModel``). One job per module:
 
-* ``model``: ``JointModel``: prepare, build (the PyMC graph), initial values, postprocess;
-* ``prepared``: ``PreparedJoint`` and classes ordered by use of local practice;
+* ``model``: ``JointModel``: prepare, build, initial values, postprocess;
+* ``graph``: the PyMC graph (``JointModel.build``);
+* ``prepared``: ``PreparedJoint``, made from a study by ``prepare_joint``
+  (``JointModel.prepare``); classes ordered by use of local practice;
 * ``likelihood``: the likelihood in plain numpy (what the PyMC graph is tested against)
   and each organisation's LOO units;
 * ``likert``: strategy as latent stances measured by the Likert items;

@@ -110,39 +110,33 @@ organisation's LOO term.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor.tensor as pt
 import xarray as xr
 from matplotlib.figure import Figure
 
-from carestar.errors import ConfigError, DataError
+from carestar.errors import ConfigError
 from carestar.figures import LINK_SCALES, ForestPanel
-from carestar.item_responses import ItemResponses, check_n_classes
-from carestar.likelihood import group_effects
 from carestar.modelling import Model
-from carestar.study import Study
-from carestar.study_design import PRACTICE, ratings_design
+from carestar.study_design import PRACTICE
 from models.joint import likelihood, summaries
+from models.joint.graph import ANSWERS, STARS, joint_graph
 from models.joint.likelihood import LOG_LIKELIHOODS
-from models.joint.likert import likert_codes, likert_initial_cutpoints, stance_block
-from models.joint.prepared import PreparedJoint
+from models.joint.likert import likert_initial_cutpoints
+from models.joint.prepared import PreparedJoint, prepare_joint
 from models.joint.relabelling import chain_agreement, relabel_to_em
 from models.joint.three_step import three_step_methods, three_step_tables
-from models.lca import fit_em, interior_item_probs, interior_shares, ordinal_initial_values
-from models.lca.emission import ordered_logit_emission
+from models.lca import interior_item_probs, interior_shares, ordinal_initial_values
 from models.lca.posterior import is_mode_only
 from models.lca.predictive import answer_check
 from models.ordinal import LINKS
-from models.ordinal_likelihood import link_quantile, observed_log_prob
+
+__all__ = ["ANSWERS", "BLOCKS", "STARS", "STRATEGY_MODES", "JointModel"]  # ANSWERS, STARS: graph's
 
 STRATEGY_MODES = ("type", "latent")
-ANSWERS, STARS = "answers", "stars"  # the pm.Data of build
 BLOCKS = ("strategy", "resources", "practice")  # model.blocks: the drivers in the rating
 
 
@@ -220,139 +214,13 @@ class JointModel(Model):
 
     # -- prepare -----------------------------------------------------------------------
     def prepare(self, data: Any) -> PreparedJoint:
-        if not isinstance(data, Study):
-            raise ConfigError(f"model=joint needs study data (data=synthetic or data=study), "
-                              f"got {type(data).__name__}")
-        predictors = ((["strategy_type"] if self.strategy == "type"
-                       and "strategy" in self.blocks else [])
-                      + (self.resources if "resources" in self.blocks else []))
-        design = ratings_design(data, predictors, self.reference, year=None,
-                                lowest_stars=self.lowest_stars, standardise=True)
-        rated = [str(o) for o in design.groups[0].group.levels]
-        table = data.local_practice
-        table = table[table["org"].astype(str).isin(rated)]
-        resp = ItemResponses.from_study(SimpleNamespace(local_practice=table), self.items)
-        index = {str(o): i for i, o in enumerate(resp.orgs)}
-        missing = [o for o in rated if o not in index]
-        if missing:
-            raise DataError(
-                f"{len(missing)} rated organisation(s) have no local practice answers",
-                file="local_practice.csv", column="org",
-                expected="local practice answers for every organisation in ratings.csv",
-                hint="orgs: " + ", ".join(missing[:10]),
-            )
-        order = np.array([index[o] for o in rated])
-        resp = replace(resp, orgs=tuple(rated), codes=resp.codes[order])
-        check_n_classes(resp, self.n_classes)
-        em = fit_em(resp, self.n_classes, seed=self.seed, n_init=self.em_starts)  # ordered by use
-        org_of_row = design.groups[0].group.codes.astype(int)
-        strat = data.strategy.assign(org=data.strategy["org"].astype(str)).set_index("org")
-        types = tuple(strat["strategy_type"].reindex(rated).astype(str))
-        likert = None
-        if self.strategy == "latent":
-            likert = likert_codes(strat, rated)
-        ordinal = tuple(j for j, kind in enumerate(resp.kinds) if self.ordinal_emission
-                        and kind == "ordinal" and resp.n_categories[j] > 2)
-        if len({resp.n_categories[j] for j in ordinal}) > 1:
-            raise ConfigError("model.ordinal_emission needs the ordinal items to share a scale"
-                              f" (categories per item: {[resp.n_categories[j] for j in ordinal]})")
-        return PreparedJoint(design, resp, org_of_row, self.n_classes, em, data.truth, likert,
-                             types, ordinal)
+        """The config checked against the study; the EM solution (``prepared.prepare_joint``)."""
+        return prepare_joint(self, data)
 
     # -- build -------------------------------------------------------------------------
     def build(self, prep: PreparedJoint) -> pm.Model:
-        d, r, K = prep.design, prep.responses, prep.n_classes
-        C = len(d.categories)
-        coords = {
-            "effect": d.effects,
-            "category": list(d.categories),
-            "cutpoint": [f"{a}|{b}" for a, b in zip(d.categories, d.categories[1:])],
-            "class": prep.class_labels,
-            "class_free": prep.class_labels[1:],
-            "item": list(r.items),
-            "response": list(range(r.max_categories)),
-        }
-        groups = prep.category_groups()
-        with pm.Model(coords=coords) as model:
-            # the data as pm.Data: task=sbc gives the compiled model new answers and ratings
-            one_hot = pm.Data(ANSWERS, r.one_hot().astype(float))
-            stars = pm.Data(STARS, np.asarray(d.y, dtype="int64"))
-            # latent classes of local practice (as models/lca.py)
-            if K > 1:
-                shares = pm.Dirichlet("class_shares", a=np.full(K, self._prior(
-                    "class_shares", "alpha", 1.0)), dims="class")
-            else:
-                shares = pm.Deterministic("class_shares", pt.ones(1), dims="class")
-            log_item = pt.zeros((r.n_org, K))
-            padded = []
-            for c, js in groups.items():
-                name = prep.free_item_name(c)
-                if name == "item_probs":
-                    dims = ("class", "item", "response")
-                else:
-                    model.add_coord(f"item_C{c}", [r.items[j] for j in js])
-                    model.add_coord(f"response_C{c}", list(range(c)))
-                    dims = ("class", f"item_C{c}", f"response_C{c}")
-                theta = pm.Dirichlet(name, a=np.full((K, len(js), c), self._prior(
-                    "item_probs", "alpha", 1.0)), dims=dims)
-                padded.append((js, c, theta))
-            if prep.ordinal_items:  # ordered logit (models.lca.emission)
-                js = list(prep.ordinal_items)
-                c = r.n_categories[js[0]]
-                theta = ordered_logit_emission(
-                    model, [r.items[j] for j in js], c, K,
-                    cutpoint_sigma=self._prior("item_cutpoints", "sigma", 3.0),
-                    location_sigma=self._prior("class_location", "sigma", 2.0),
-                    cutpoints="item_cutpoints", cutpoint_dim="item_cutpoint")
-                padded.append((js, c, theta))
-            for js, c, theta in padded:
-                oh = one_hot[:, js, :c].reshape((r.n_org, -1))
-                log_item = log_item + pt.dot(oh, pt.log(theta).reshape((K, -1)).T)
-            if not prep.single_item_variable():
-                full = pt.zeros((K, r.n_item, r.max_categories))
-                for js, c, theta in padded:  # static sizes: JAX cannot slice by a shape
-                    full = pt.set_subtensor(full[:, js, :c], theta)
-                pm.Deterministic("item_probs", full, dims=("class", "item", "response"))
-            # ratings given the class
-            X = pt.as_tensor(d.X.to_numpy(float))
-            if d.effects:
-                beta = pm.Normal("beta", 0.0, self._prior("effects", "sigma", 1.0),
-                                 dims="effect")
-            else:  # model.blocks without strategy type and resources
-                beta = pm.Deterministic("beta", pt.zeros(0), dims="effect")
-            eta = pt.dot(X, beta)
-            eta = eta + group_effects(d.groups[0], self._prior("group_sd", "sigma", 1.0))
-            model.add_coords({"year": list(d.period.levels)})
-            tau = pm.ZeroSumNormal("year_effect", sigma=self._prior("year_effects", "sigma", 1.0),
-                                   dims="year")
-            eta = eta + tau[d.period.codes]
-            if prep.likert is not None:
-                eta = eta + stance_block(
-                    model, prep.likert, prep.org_of_row,
-                    loading_sigma=self._prior("loadings", "sigma", 2.0),
-                    cutpoint_sigma=self._prior("likert_cutpoints", "sigma", 3.0),
-                    effect_sigma=(self._prior("effects", "sigma", 1.0)
-                                  if "strategy" in self.blocks else None))
-            if "practice" in self.blocks:
-                gamma_free = pm.Normal("class_effects_free", 0.0,
-                                       self._prior("class_effects", "sigma", 1.0),
-                                       dims="class_free")
-                gamma = pt.concatenate([pt.zeros(1), gamma_free])
-            else:
-                gamma = pt.zeros(K)
-            gamma = pm.Deterministic("class_effects", gamma, dims="class")
-            alpha = self._prior("cutpoints", "alpha", 1.0)
-            pi = pm.Dirichlet("category_probs_at_mean", a=np.full(C, alpha), dims="category")
-            at_mean = pt.dot(pt.as_tensor(d.X.to_numpy(float).mean(axis=0)), beta) + gamma.mean()
-            cutpoints = pm.Deterministic(
-                "cutpoints", link_quantile(self.link, pt.cumsum(pi)[:-1]) + at_mean, dims="cutpoint")
-            log_rate = observed_log_prob(self.link, eta[:, None] + gamma[None, :], cutpoints,
-                                         stars, C, d.lowest)  # (N, K)
-            # sum each organisation's rating rows: (org, K)
-            log_rate_org = pt.dot(np.eye(r.n_org)[:, prep.org_of_row], log_rate)
-            ll = pt.logsumexp(pt.log(shares)[None, :] + log_item + log_rate_org, axis=1)
-            pm.Potential("joint_loglik", ll.sum())
-        return model
+        """The PyMC graph (``graph.joint_graph``)."""
+        return joint_graph(self, prep)
 
     def initvals(self, prep: PreparedJoint) -> dict[str, np.ndarray]:
         """EM shares and item profiles (ordered by use), no class effects."""

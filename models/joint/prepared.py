@@ -1,16 +1,25 @@
 """What the joint model is fitted to: ``PreparedJoint`` (ratings design, the same
-organisations' item answers, the EM solution, whose classes ``fit_em`` orders by use)."""
+organisations' item answers, the EM solution, whose classes ``fit_em`` orders by use), and
+``prepare_joint``, which makes it from a study (``JointModel.prepare``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from carestar.design import RegressionDesign
-from carestar.item_responses import ItemResponses
-from models.lca import EMFit
+from carestar.errors import ConfigError, DataError
+from carestar.item_responses import ItemResponses, check_n_classes
+from carestar.study import Study
+from carestar.study_design import ratings_design
+from models.joint.likert import likert_codes
+from models.lca import EMFit, fit_em
+
+if TYPE_CHECKING:
+    from models.joint.model import JointModel
 
 
 @dataclass(frozen=True)
@@ -73,3 +82,46 @@ class PreparedJoint:
         return replace(self, design=design, responses=responses, org_of_row=np.zeros(rows.size, int),
                        likert=None if self.likert is None else self.likert[[org]],
                        types=self.types[org:org + 1] if self.types else ())
+
+
+def prepare_joint(joint: JointModel, data: Any) -> PreparedJoint:
+    """``JointModel.prepare``: the config checked against the study, the rated
+    organisations' answers, the EM solution of the classes (ordered by use)."""
+    if not isinstance(data, Study):
+        raise ConfigError(f"model=joint needs study data (data=synthetic or data=study), "
+                          f"got {type(data).__name__}")
+    predictors = ((["strategy_type"] if joint.strategy == "type"
+                   and "strategy" in joint.blocks else [])
+                  + (joint.resources if "resources" in joint.blocks else []))
+    design = ratings_design(data, predictors, joint.reference, year=None,
+                            lowest_stars=joint.lowest_stars, standardise=True)
+    rated = [str(o) for o in design.groups[0].group.levels]
+    table = data.local_practice
+    table = table[table["org"].astype(str).isin(rated)]
+    resp = ItemResponses.from_study(SimpleNamespace(local_practice=table), joint.items)
+    index = {str(o): i for i, o in enumerate(resp.orgs)}
+    missing = [o for o in rated if o not in index]
+    if missing:
+        raise DataError(
+            f"{len(missing)} rated organisation(s) have no local practice answers",
+            file="local_practice.csv", column="org",
+            expected="local practice answers for every organisation in ratings.csv",
+            hint="orgs: " + ", ".join(missing[:10]),
+        )
+    order = np.array([index[o] for o in rated])
+    resp = replace(resp, orgs=tuple(rated), codes=resp.codes[order])
+    check_n_classes(resp, joint.n_classes)
+    em = fit_em(resp, joint.n_classes, seed=joint.seed, n_init=joint.em_starts)  # ordered by use
+    org_of_row = design.groups[0].group.codes.astype(int)
+    strat = data.strategy.assign(org=data.strategy["org"].astype(str)).set_index("org")
+    types = tuple(strat["strategy_type"].reindex(rated).astype(str))
+    likert = None
+    if joint.strategy == "latent":
+        likert = likert_codes(strat, rated)
+    ordinal = tuple(j for j, kind in enumerate(resp.kinds) if joint.ordinal_emission
+                    and kind == "ordinal" and resp.n_categories[j] > 2)
+    if len({resp.n_categories[j] for j in ordinal}) > 1:
+        raise ConfigError("model.ordinal_emission needs the ordinal items to share a scale"
+                          f" (categories per item: {[resp.n_categories[j] for j in ordinal]})")
+    return PreparedJoint(design, resp, org_of_row, joint.n_classes, em, data.truth, likert,
+                         types, ordinal)

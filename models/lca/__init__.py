@@ -2,7 +2,8 @@
 
 The model and its math are in ``models.lca.model`` (``LatentClassModel``). One job per module:
 
-* ``model``: ``LatentClassModel``: prepare, build (the PyMC graph), postprocess, diagnostics;
+* ``model``: ``LatentClassModel``: prepare, build, postprocess, diagnostics;
+* ``graph``: the PyMC graph (``LatentClassModel.build``);
 * ``data``: item responses (and covariates) from a study or CSV, ``PreparedLCA``, ``LCATruth``;
 * ``covariates``: covariates of class membership as a formula right-hand side;
 * ``em``: maximum likelihood by EM (StepMix), ``fit_em`` -> ``EMFit`` (starts until two
