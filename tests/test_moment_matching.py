@@ -140,3 +140,9 @@ def test_a_comparison_reads_the_loo_the_run_was_judged_by(conjugate):
     assert float(compared.pareto_k.max()) == pytest.approx(judged["max_pareto_k"])
     plain = diag.loo_pointwise(idata)
     assert float(plain.pareto_k.max()) > 0.7  # the stored draws alone still fail
+
+
+def test_a_model_without_moment_matching_keeps_its_psis_k(conjugate):
+    _, _, idata = conjugate
+    loo = diag.loo(idata, 0.7, lambda: None)
+    assert not loo["passed"] and "moment_matched" not in loo

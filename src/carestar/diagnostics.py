@@ -134,20 +134,25 @@ def loo(idata: xr.DataTree, pareto_k_max: float = 0.7, moment_matching=None, max
     ``moment_matching``: a callable giving the model's ``carestar.moment_matching.MomentMatching``;
     when some k exceeds the gate, ArviZ's ``loo_moment_match`` (Paananen et al. 2021) moves
     the draws towards those units' leave-one-out posteriors and the gate reads the new k.
-    ``moment_matched`` then lists each such unit's k before and after."""
+    ``moment_matched`` then lists each such unit's k before and after, and its new elpd. With
+    more than ``max_matched`` such units (each costs a few passes over the draws) none is
+    matched: so many means the model fits those units badly, and PSIS-LOO is the wrong tool
+    for it (``moment_matching_skipped`` says how many). A model that gives no
+    ``MomentMatching`` (None) leaves its k as PSIS gave it."""
     if "log_likelihood" not in idata.children or is_mode_only(idata):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = az.loo(idata, pointwise=True)
     k_before = np.asarray(result.pareto_k).ravel()
-    matched, skipped = None, None
+    matched, skipped, inputs = None, None, None
     n_high = int(np.sum(~(k_before <= pareto_k_max)))
     if moment_matching is not None and n_high > max_matched:
         skipped = f"{n_high} units above the gate, more than diagnostics.max_moment_matched={max_matched}"
         log.info("PSIS-LOO: %s: not moment-matched", skipped)
     elif moment_matching is not None and n_high:
         inputs = moment_matching()
+    if inputs is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = az.loo_moment_match(
