@@ -26,10 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
 # Scheduling only (longest first, from the cold-cache durations of CI): any order is correct.
-LONGEST_FIRST = ["test_doc_commands", "joint_fit", "test_class_selection", "test_recovery",
-                 "test_lca_recovery", "test_reproduce", "test_figures", "test_reproducible_draws",
-                 "test_family_runs", "test_compare", "test_sbc", "test_lca_sbc", "test_category_specific",
-                 "test_lca", "test_launchers", "test_sweeps", "test_monotonic", "test_country"]
+LONGEST_FIRST = ["joint_fit", "test_lca_sbc", "test_doc_commands", "test_recovery",
+                 "test_class_selection", "test_reproducible_draws", "test_lca_recovery", "test_lca",
+                 "test_launchers", "test_family_runs", "test_sbc", "test_figure4", "test_compare",
+                 "test_figures", "test_reproduce", "test_sweeps", "test_compare_terms",
+                 "test_reference_cbpp", "test_monotonic", "test_category_specific", "test_regions",
+                 "test_binomial", "test_country"]
 
 
 @pytest.hookimpl(tryfirst=True)
