@@ -34,6 +34,18 @@ class GroupTerm:
     slopes: pd.DataFrame | None = None
 
     @property
+    def coefficients(self) -> list[str]:
+        """``Intercept`` (if the term has one), then the slopes' column names."""
+        return (["Intercept"] if self.intercept else []) + ([] if self.slopes is None else list(self.slopes.columns))
+
+    def columns(self) -> np.ndarray:
+        """Per row, the value each coefficient multiplies: 1 for the intercept, the slope's
+        column for a slope; shape (rows, coefficients)."""
+        values = ([np.ones(len(self.group.codes))] if self.intercept else []) + (
+            [] if self.slopes is None else [self.slopes[c].to_numpy(float) for c in self.slopes])
+        return np.column_stack(values)
+
+    @property
     def label(self) -> str:
         parts = (["1"] if self.intercept else []) + list(
             [] if self.slopes is None else self.slopes.columns

@@ -64,20 +64,13 @@ def group_effects(term: GroupTerm, sd_sigma: float | np.ndarray) -> pt.TensorVar
     and slopes). Returns the row contribution ``b_{g[i],0} + sum_j b_{g[i],j} x_{ij}``.
     """
     group = term.group.name
-    coefs = (["Intercept"] if term.intercept else []) + (
-        [] if term.slopes is None else list(term.slopes.columns)
-    )
     model = pm.modelcontext(None)
     coef_dim = f"{group}_coef"
-    model.add_coords({group: list(term.group.levels), coef_dim: coefs})
+    model.add_coords({group: list(term.group.levels), coef_dim: term.coefficients})
     sd = pm.HalfNormal(f"{group}_sd", sigma=sd_sigma, dims=coef_dim)
     z = pm.Normal(f"{group}_z", 0.0, 1.0, dims=(group, coef_dim))
     b = pm.Deterministic(f"{group}_effect", z * sd, dims=(group, coef_dim))
-    rows = b[term.group.codes]
-    columns = ([np.ones(len(term.group.codes))] if term.intercept else []) + (
-        [] if term.slopes is None else [term.slopes[c].to_numpy(float) for c in term.slopes]
-    )
-    return (rows * np.column_stack(columns)).sum(axis=-1)
+    return (b[term.group.codes] * term.columns()).sum(axis=-1)
 
 
 def linear_predictor_draws(post, design: RegressionDesign) -> np.ndarray:
@@ -96,10 +89,7 @@ def linear_predictor_draws(post, design: RegressionDesign) -> np.ndarray:
     eta = eta + contribution_draws(post, design.monotonic)  # mo(x) terms (carestar.monotonic)
     for term in design.groups:
         b = post[f"{term.group.name}_effect"].values[:, :, term.group.codes, :]  # (c, d, n, coef)
-        columns = ([np.ones(design.n)] if term.intercept else []) + (
-            [] if term.slopes is None else [term.slopes[c].to_numpy(float) for c in term.slopes]
-        )
-        eta = eta + (b * np.column_stack(columns)[None, None]).sum(axis=-1)
+        eta = eta + (b * term.columns()[None, None]).sum(axis=-1)
     if design.period is not None:
         eta = eta + post[f"{design.period.name}_effect"].values[:, :, design.period.codes]
     return eta

@@ -65,14 +65,10 @@ class GroupLayout:
         names, coefs, levels, codes, columns = [], [], [], [], []
         for term in design.groups:
             names.append(term.group.name)
-            labels = (["Intercept"] if term.intercept else []) + (
-                [] if term.slopes is None else list(term.slopes.columns))
-            coefs.append(tuple(labels))
+            coefs.append(tuple(term.coefficients))
             levels.append(tuple(term.group.levels))
             codes.append(np.asarray(term.group.codes, int))
-            cols = ([np.ones(design.n)] if term.intercept else []) + (
-                [] if term.slopes is None else [term.slopes[c].to_numpy(float) for c in term.slopes])
-            columns.append(np.column_stack(cols))
+            columns.append(term.columns())
         return cls(tuple(names), tuple(coefs), tuple(levels), tuple(codes), tuple(columns))
 
     @property
