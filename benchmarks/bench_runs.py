@@ -1,9 +1,10 @@
 """Wall time and sampling efficiency of whole runs (``python run.py ...``), per sampler.
 
-Each case is a command line; each is run cold (a fresh, empty PyTensor/numba compile
-cache) once and warm (the cache kept) ``--warm`` times, in subprocesses, exactly as a
-user types it. Reported: the command's wall time, the sampling stage's time, the
-minimum bulk ESS and ESS per second of sampling, max r_hat and divergences, read back
+Each case is a command line; each is run cold (fresh, empty PyTensor, numba and JAX compile
+caches) once and warm (the caches kept) ``--warm`` times, in subprocesses, exactly as a
+user types it. The samplers take turns (cold: each sampler once, then each warm round
+each sampler once), so a change in the machine's load falls on all of them. Reported: the command's wall time, the sampling stage's time, the
+minimum bulk ESS and ESS per second of sampling and of the whole command, max r_hat and divergences, read back
 from the run's own run.json and diagnostics.json. Results go to
 ``benchmarks/results/<case>.md`` with the machine and the package versions.
 
@@ -51,9 +52,11 @@ def run_once(args: list[str], sampler: str, cache: Path, out: Path) -> dict:
         **os.environ,
         "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}",
         "NUMBA_CACHE_DIR": str(cache / "numba"),
+        "XDG_CACHE_HOME": str(cache / "xdg"),  # JAX's compile cache (carestar.jax_devices)
         "PYTHONWARNINGS": "ignore",
     }
     start = time.perf_counter()
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
     result = subprocess.run(
         [sys.executable, "run.py", *args, *SAMPLERS[sampler], f"hydra.run.dir={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True,
@@ -69,6 +72,7 @@ def run_once(args: list[str], sampler: str, cache: Path, out: Path) -> dict:
         "sample_s": sample_s,
         "min_ess_bulk": checks["min_ess_bulk"]["value"],
         "ess_per_s": checks["min_ess_bulk"]["value"] / sample_s,
+        "ess_per_wall_s": checks["min_ess_bulk"]["value"] / wall,
         "max_rhat": checks["max_rhat"]["value"],
         "divergences": checks["divergences"]["value"],
     }
@@ -115,13 +119,14 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     for case in options.cases:
         rows = []
-        for sampler in options.samplers:
-            with tempfile.TemporaryDirectory() as tmp:
-                tmp = Path(tmp)
-                for i, kind in enumerate(["cold"] + ["warm"] * options.warm):
-                    row = run_once(CASES[case], sampler, tmp / "cache", tmp / f"run{i}")
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            for i, kind in enumerate(["cold"] + ["warm"] * options.warm):
+                for sampler in options.samplers:
+                    row = run_once(CASES[case], sampler, tmp / sampler / "cache", tmp / sampler / f"run{i}")
                     rows.append({"sampler": sampler, "cache": kind, **row})
                     print(case, rows[-1], flush=True)
+        rows.sort(key=lambda r: options.samplers.index(r["sampler"]))
         write_table(case, rows)
 
 
@@ -134,23 +139,24 @@ def write_table(case: str, rows: list[dict]) -> None:
         "",
         f"Machine: {machine()}. Versions: {versions()}. Date: {time.strftime('%Y-%m-%d')}.",
         "",
-        "| sampler | cache | wall time (s) | sampling (s) | min bulk ESS | ESS/s | max r_hat | divergences |",
-        "|---|---|---|---|---|---|---|---|",
+        "| sampler | cache | wall time (s) | sampling (s) | min bulk ESS | ESS/s (sampling) | ESS/s (wall) | max r_hat | divergences |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['sampler']} | {r['cache']} | failed: {r['error']} | | | | | |")
+            lines.append(f"| {r['sampler']} | {r['cache']} | failed: {r['error']} | | | | | | |")
             continue
         lines.append(
             f"| {r['sampler']} | {r['cache']} | {r['wall_s']:.1f} | {r['sample_s']:.1f} | "
-            f"{r['min_ess_bulk']:.0f} | {r['ess_per_s']:.0f} | {r['max_rhat']:.3f} | {r['divergences']} |"
+            f"{r['min_ess_bulk']:.0f} | {r['ess_per_s']:.0f} | {r['ess_per_wall_s']:.0f} | {r['max_rhat']:.3f} | {r['divergences']} |"
         )
     lines += [
         "",
         "Wall time: the whole command (start-up, data, compilation, sampling, log likelihood and",
         "posterior predictive, diagnostics, LOO, figures, files). Sampling: the run's sample stage",
         "(compilation and the log likelihood / posterior predictive passes included). Cold: empty",
-        "PyTensor and numba caches, as on a new machine; warm: the caches of the cold run kept.",
+        "PyTensor, numba and JAX caches, as on a new machine; warm: the caches of the cold run kept.",
+        "The samplers took turns, round by round (interleaved).",
         "",
         "Reproduce: `python benchmarks/bench_runs.py " + case + "`.",
         "",

@@ -101,3 +101,14 @@ def test_map_gives_one_draw_at_the_mode():
 def test_unknown_nuts_sampler_is_refused_before_any_work():
     with pytest.raises(ConfigError, match="nuts_sampler='stan'.*expected one of"):
         check_sampler({"name": "mine", "nuts_sampler": "stan"})
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("numpyro") is None, reason="numpyro extra not installed")
+@pytest.mark.parametrize("chain_method", ["vectorized", "parallel"])
+def test_numpyro_chain_methods_each_give_a_sensible_posterior(chain_method):
+    """``vectorized`` is what a GPU gets (carestar.jax_devices); it runs on CPUs too."""
+    cfg = {**config("numpyro"), "cores": 2, "chain_method": chain_method}
+    post = sample(tiny_model(), cfg, seed=7).posterior
+    assert post.sizes["chain"] == 2
+    assert abs(float(post["mu"].mean()) - Y.mean()) < 0.25

@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from carestar.errors import ConfigError
+from carestar.jax_devices import CHAIN_METHODS
 
 ALLOWED_TARGETS = ("carestar.", "models.", "hydra_plugins.")
 
@@ -34,6 +35,7 @@ SAMPLER_KEYS = {
     "target_accept": "a number strictly between 0 and 1",
     "progressbar": "true, false or auto",
     "backend": "nutpie's backend: numba or jax",
+    "chain_method": "numpyro's: auto, parallel, sequential or vectorized",
     "posterior_predictive": "true or false",
     "quadrature_nodes": "a whole number > 0 (sampler=mle)",
 }
@@ -117,6 +119,8 @@ def check_sampler_settings(sampler: DictConfig) -> None:
             _bad("sampler", "target_accept", value, SAMPLER_KEYS["target_accept"])
     if "progressbar" in settings and settings["progressbar"] not in (True, False, "auto"):
         _bad("sampler", "progressbar", settings["progressbar"], SAMPLER_KEYS["progressbar"])
+    if "chain_method" in settings and settings["chain_method"] not in CHAIN_METHODS:
+        _bad("sampler", "chain_method", settings["chain_method"], SAMPLER_KEYS["chain_method"])
     if "posterior_predictive" in settings and not isinstance(settings["posterior_predictive"], bool):
         _bad("sampler", "posterior_predictive", settings["posterior_predictive"], "true or false")
 

@@ -11,8 +11,8 @@ model's design, not only its PyMC graph).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
-import os
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -112,13 +112,11 @@ def check_sampler(sampler: dict[str, Any]) -> None:
             f"expected one of {NUTS_SAMPLERS}, or sampler=map / sampler=mle"
         )
     if nuts_sampler != "pymc":
-        try:
-            __import__(nuts_sampler)
-        except ImportError:
+        if importlib.util.find_spec(nuts_sampler) is None:  # not imported: JAX must start later
             raise ConfigError(
                 f"sampler={nuts_sampler} needs the '{nuts_sampler}' extra: "
                 f'pip install -e ".[{nuts_sampler}]"'
-            ) from None
+            )
 
 
 def _nuts(
@@ -129,12 +127,10 @@ def _nuts(
     cores = int(sampler.get("cores", 1))
     kwargs: dict[str, Any] = {"initvals": initvals} if initvals else {}
     if nuts_sampler == "numpyro":
-        # JAX sees one CPU device unless told before it starts; chains then run in parallel.
-        os.environ.setdefault(
-            "XLA_FLAGS", f"--xla_force_host_platform_device_count={max(cores, 1)}"
-        )
+        from carestar.jax_devices import prepare_jax
+
         kwargs["nuts"] = {
-            "chain_method": "parallel" if cores > 1 else "sequential",
+            "chain_method": prepare_jax(chains, cores, sampler.get("chain_method", "auto")),
             "target_accept": float(sampler.get("target_accept", 0.8)),
         }
     elif nuts_sampler == "nutpie":
