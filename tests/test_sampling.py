@@ -112,3 +112,13 @@ def test_numpyro_chain_methods_each_give_a_sensible_posterior(chain_method):
     post = sample(tiny_model(), cfg, seed=7).posterior
     assert post.sizes["chain"] == 2
     assert abs(float(post["mu"].mean()) - Y.mean()) < 0.25
+
+
+@pytest.mark.slow
+def test_nutpie_low_rank_adaptation_is_passed_on():
+    """``sampler.adaptation=low_rank``: nutpie's low-rank mass matrix (it records the
+    matrix's eigenvalues, which its diagonal adaptation does not)."""
+    cfg = {**config("nutpie"), "adaptation": "low_rank"}
+    idata = sample(tiny_model(), cfg, seed=7)
+    assert abs(float(idata.posterior["mu"].mean()) - Y.mean()) < 0.25
+    assert any("eig" in name for name in idata.sample_stats.data_vars), list(idata.sample_stats.data_vars)

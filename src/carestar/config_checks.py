@@ -35,10 +35,12 @@ SAMPLER_KEYS = {
     "target_accept": "a number strictly between 0 and 1",
     "progressbar": "true, false or auto",
     "backend": "nutpie's backend: numba or jax",
+    "adaptation": "nutpie's mass matrix adaptation: diag, low_rank, draw_diag or flow",
     "chain_method": "numpyro's: auto, parallel, sequential or vectorized",
     "posterior_predictive": "true or false",
     "quadrature_nodes": "a whole number > 0 (sampler=mle)",
 }
+NUTPIE_ADAPTATIONS = ("diag", "low_rank", "draw_diag", "flow")
 POSITIVE_INTEGERS = ("draws", "chains", "cores", "quadrature_nodes")
 DIAGNOSTICS_KEYS = {
     "max_rhat": "a number >= 1",
@@ -119,6 +121,8 @@ def check_sampler_settings(sampler: DictConfig) -> None:
             _bad("sampler", "target_accept", value, SAMPLER_KEYS["target_accept"])
     if "progressbar" in settings and settings["progressbar"] not in (True, False, "auto"):
         _bad("sampler", "progressbar", settings["progressbar"], SAMPLER_KEYS["progressbar"])
+    if "adaptation" in settings and settings["adaptation"] not in NUTPIE_ADAPTATIONS:
+        _bad("sampler", "adaptation", settings["adaptation"], SAMPLER_KEYS["adaptation"])
     if "chain_method" in settings and settings["chain_method"] not in CHAIN_METHODS:
         _bad("sampler", "chain_method", settings["chain_method"], SAMPLER_KEYS["chain_method"])
     if "posterior_predictive" in settings and not isinstance(settings["posterior_predictive"], bool):

@@ -97,6 +97,7 @@ class Refitter:
             save_warmup=False,
             progress_bar=False,
             target_accept=float(self.sampler.get("target_accept", 0.8)),
+            adaptation=self.sampler.get("adaptation", "diag"),
         )
 
     def _initial_point(self, initvals: dict[str, np.ndarray]):

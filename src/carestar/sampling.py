@@ -134,7 +134,8 @@ def _nuts(
             "target_accept": float(sampler.get("target_accept", 0.8)),
         }
     elif nuts_sampler == "nutpie":
-        kwargs["nuts"] = {"target_accept": float(sampler.get("target_accept", 0.8))}
+        kwargs["nuts"] = {"target_accept": float(sampler.get("target_accept", 0.8)),
+                          "adaptation": sampler.get("adaptation", "diag")}
         kwargs["backend"] = sampler.get("backend", "numba")
     else:
         kwargs["nuts"] = {"target_accept": float(sampler.get("target_accept", 0.8))}
