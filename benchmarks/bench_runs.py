@@ -127,10 +127,10 @@ def main(argv: list[str] | None = None) -> None:
                     rows.append({"sampler": sampler, "cache": kind, **row})
                     print(case, rows[-1], flush=True)
         rows.sort(key=lambda r: options.samplers.index(r["sampler"]))
-        write_table(case, rows)
+        write_table(case, rows, f"--samplers {' '.join(options.samplers)} --warm {options.warm}")
 
 
-def write_table(case: str, rows: list[dict]) -> None:
+def write_table(case: str, rows: list[dict], options: str = "") -> None:
     lines = [
         f"# Benchmark: {case}",
         "",
@@ -158,7 +158,7 @@ def write_table(case: str, rows: list[dict]) -> None:
         "PyTensor, numba and JAX caches, as on a new machine; warm: the caches of the cold run kept.",
         "The samplers took turns, round by round (interleaved).",
         "",
-        "Reproduce: `python benchmarks/bench_runs.py " + case + "`.",
+        f"Reproduce: `python benchmarks/bench_runs.py {case} {options}`.".replace(" `.", "`."),
         "",
     ]
     out = ROOT / "benchmarks" / "results" / f"{case}.md"
