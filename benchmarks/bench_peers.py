@@ -65,6 +65,10 @@ CARESTAR_PARAMETERS = ["beta", "cutpoints", f"{GROUP}_sd"]
 BRMS_PARAMETERS = "b_x1..b_x5, b_Intercept[1..3], sd_org__Intercept"
 
 
+def organisations(rows: int) -> int:
+    return max(1, round(rows / ROWS_PER_ORG))
+
+
 def make_csv(path: Path, rows: int = 1050, seed: int = 15):
     """Simulated ratings: ``rows / 7`` organisations x 7 rows, x1..x5 standard normal, org
     intercepts N(0, ORG_SD), stars 0..3 from the cumulative logit with EFFECTS and CUTPOINTS."""
@@ -72,7 +76,7 @@ def make_csv(path: Path, rows: int = 1050, seed: int = 15):
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    n_orgs = max(1, round(rows / ROWS_PER_ORG))
+    n_orgs = organisations(rows)
     org = np.repeat(np.arange(n_orgs), ROWS_PER_ORG)
     x = rng.standard_normal((org.size, len(PREDICTORS)))
     eta = x @ np.array(EFFECTS) + rng.normal(0.0, ORG_SD, n_orgs)[org]
@@ -246,17 +250,18 @@ def notes(options, missing: list[str]) -> list[str]:
         "Min bulk ESS and max r_hat cover the effects, cutpoints and org SD, not the org intercepts:",
         *(f"- {s}" for s in sets),
     ]
-    if missing:
-        lines += ["", "Not installed (not run): " + ", ".join(missing) + "."]
+    if "brms" in missing:
+        lines += ["", "brms: not run, `Rscript -e 'library(brms)'` failed here (Debian: apt-get install r-cran-brms)."]
     return lines
 
 
 def write_table(options, rows: list[dict], missing: list[str], command: str) -> None:
     quick = (options.draws, options.tune) != (DRAWS, TUNE)
+    n_orgs = organisations(options.rows)
     size = f"{CHAINS} chains x ({options.tune} tuning + {options.draws} draws), {CORES} cores"
     lines = [
         "# carestar and its peers: one cumulative-logit model, one CSV", "",
-        f"Model: `{FORMULA}`, cumulative logit, {options.rows} rows ({options.rows // ROWS_PER_ORG} organisations "
+        f"Model: `{FORMULA}`, cumulative logit, {n_orgs * ROWS_PER_ORG} rows ({n_orgs} organisations "
         f"x {ROWS_PER_ORG}), {size}."
         + (f" **Not the default {TUNE} + {DRAWS}: a quick trial, not a measurement.**" if quick else ""), "",
         f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d %H:%M')}.", "",
@@ -266,6 +271,7 @@ def write_table(options, rows: list[dict], missing: list[str], command: str) -> 
         "| tool | round | wall (s) | min bulk ESS | ESS/s (wall) | ratio to carestar | max r_hat | divergences |",
         "|---|---|---|---|---|---|---|---|",
         *(table_row(r) for r in rows),
+        *(f"| {tool} | | not installed | | | | | |" for tool in missing),
         "", *notes(options, missing), "",
     ]
     options.out.parent.mkdir(parents=True, exist_ok=True)
