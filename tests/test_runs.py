@@ -115,3 +115,15 @@ def test_rerun_after_a_failure_starts_clean(tmp_path):
     again.complete({"seed": 2})
     assert not (path / "stale.txt").exists()
     assert (path / "summary.csv").exists()
+
+
+def test_a_run_records_the_code_it_started_from_and_says_when_it_changed(tmp_path, monkeypatch):
+    """A commit made while a long run (an SBC) was going must not be recorded as its code."""
+    import carestar.runs as runs
+
+    start, later = {"commit": "a" * 40, "dirty": False}, {"commit": "b" * 40, "dirty": True}
+    monkeypatch.setattr(runs, "git_state", lambda: dict(start))
+    run = runs.RunDirectory(tmp_path / "run")
+    assert run.git_record() == start
+    monkeypatch.setattr(runs, "git_state", lambda: dict(later))
+    assert run.git_record() == {**start, "at_end": later}

@@ -40,7 +40,7 @@ from carestar.figures import save_figure
 from carestar.compare_inputs import SAMPLE_DIMS, Run, load_runs
 from carestar.compare_report import best_run, write_compare_report
 from carestar.forest import forest_figure_runs
-from carestar.runs import POSTERIOR, RunDirectory, Stopwatch, git_state, package_versions
+from carestar.runs import POSTERIOR, RunDirectory, Stopwatch, package_versions
 
 MAX_ELEMENTS = 40  # variables with more elements (e.g. one per organisation) are left out of the plot and table
 PARETO_K_MAX = 0.7
@@ -246,7 +246,7 @@ def compare_runs(
         "tables": tables,
         "figures": {"forest_shared": "figures/forest_shared.png"} if forest is not None else {},
         "seed": seed,
-        "git": git_state(),
+        "git": run_dir.git_record(),
         "versions": package_versions(),
         "command": command,
         "argv": sys.argv,

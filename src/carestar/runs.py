@@ -98,6 +98,14 @@ class RunDirectory:
         if self.staging.exists():
             shutil.rmtree(self.staging)
         self.staging.mkdir(parents=True)
+        self.git = git_state()  # at the start: the code the run is made with
+
+    def git_record(self) -> dict[str, Any]:
+        """The commit the run started from; with ``at_end`` as well when the repository
+        changed while it ran (a commit, a checkout, edits made or undone): the run cannot
+        then say which code each of its stages used."""
+        now = git_state()
+        return self.git if now == self.git else {**self.git, "at_end": now}
 
     def file(self, relative: str) -> Path:
         """Where to write ``relative`` while the run is in progress."""

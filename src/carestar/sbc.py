@@ -56,7 +56,7 @@ from carestar import diagnostics as diag
 from carestar.errors import ConfigError
 from carestar.interrupts import RunInterrupted, check_complete, interruptible
 from carestar.refit import check_refit_sampler
-from carestar.runs import STAGING, RunDirectory, Stopwatch, config_hash, git_state, package_versions
+from carestar.runs import STAGING, RunDirectory, Stopwatch, config_hash, package_versions
 from carestar.sbc_problem import problem
 
 log = logging.getLogger("carestar")
@@ -113,14 +113,14 @@ def sbc_task(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
                 status = "gates passed" if done[i]["passed"] else f"FAILED {', '.join(done[i]['failed'])}"
                 print(f"carestar: sbc replication {i + 1}/{n}: {status} ({done[i]['wall_s']:.1f} s)", flush=True)
     except RunInterrupted as stop:
-        run.interrupted({**_manifest(cfg, clock, data, model, sampler, None), "interrupted": str(stop)})
+        run.interrupted({**_manifest(cfg, clock, data, model, sampler, None, run), "interrupted": str(stop)})
         print(f"carestar: sbc {stop} after {len(done)} of {n} replications (exit status {stop.exit_status}); "
               f"resume with sbc.resume={run_path}", file=sys.stderr)
         raise
     with clock.stage("write"):
         verdict = _write_results(run, done, truths, names, settings, model.name)
         (run.file("report.md")).write_text(_report(model.name, data, command_line(), sampler, settings, verdict))
-    manifest = _manifest(cfg, clock, data, model, sampler, verdict["passed"])
+    manifest = _manifest(cfg, clock, data, model, sampler, verdict["passed"], run)
     run.complete(manifest)
     print(f"carestar: sbc {'PASSED' if verdict['passed'] else 'FAILED (exit status 3)'}: {verdict['summary']}; "
           f"run written to {run_path}")
@@ -335,10 +335,10 @@ def _report(model_name, data, command, sampler, settings, verdict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _manifest(cfg, clock, data, model, sampler, passed) -> dict[str, Any]:
+def _manifest(cfg, clock, data, model, sampler, passed, run: RunDirectory) -> dict[str, Any]:
     from carestar.tasks import command_line
 
     return {"task": "sbc", "model": model.name, "data": data.source, "data_hash": data.data_hash,
             "config_hash": config_hash(cfg), "seed": int(cfg.seed), "sampler": sampler.get("name"),
-            "diagnostics_passed": passed, "git": git_state(), "versions": package_versions(),
+            "diagnostics_passed": passed, "git": run.git_record(), "versions": package_versions(),
             "command": command_line(), "argv": sys.argv, "wall_time_s": {**clock.times, "total": clock.total()}}

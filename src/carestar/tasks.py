@@ -29,7 +29,7 @@ from carestar.mode import (
 from carestar.modelling import Model
 from carestar.report import write_report
 from carestar.run_figures import sampled_run_figures, write_run_figures
-from carestar.runs import RunDirectory, Stopwatch, config_hash, git_state, package_versions
+from carestar.runs import RunDirectory, Stopwatch, config_hash, package_versions
 from carestar.sampling import check_sampler, sample
 from carestar.terminal import print_verdict, stage_line
 
@@ -89,7 +89,7 @@ def fit(cfg: DictConfig, run_path: Path) -> dict[str, Any]:
             manifest = _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model, sampler, seed,
                                          received)
     except RunInterrupted as stop:
-        run.interrupted({**_manifest(cfg, clock, data, model, sampler, passed=None), "interrupted": str(stop)})
+        run.interrupted({**_manifest(cfg, clock, data, model, sampler, passed=None, run=run), "interrupted": str(stop)})
         print(f"carestar: run {stop} (exit status {stop.exit_status}); marked interrupted in {run_path}",
               file=sys.stderr)
         raise
@@ -159,7 +159,7 @@ def _sample_and_write(cfg, run, run_path, clock, data, model, prepared, pm_model
             figures=figures,
             tables=tables,
         )
-    manifest = {**_manifest(cfg, clock, data, model, sampler, passed=diagnostics["passed"]),
+    manifest = {**_manifest(cfg, clock, data, model, sampler, passed=diagnostics["passed"], run=run),
                 "forest_panels": panels_record(model.forest_panels(prepared))}
     run.complete(manifest)
     print_verdict(run_path, diagnostics, summary)
@@ -179,7 +179,7 @@ def _fit_without_sampling(cfg, run_path, clock, data, model, prepared) -> dict[s
         lines += [f"![{name}](figures/{path.name})" for name, path in figures.items()]
         lines += [f"- `tables/{path.name}`" for path in tables.values()]
         run.file("report.md").write_text("\n".join(lines) + "\n")
-    manifest = _manifest(cfg, clock, data, model, {"name": "none"}, passed=True)
+    manifest = _manifest(cfg, clock, data, model, {"name": "none"}, passed=True, run=run)
     run.complete(manifest)
     print(f"carestar: {model.name} fitted; run written to {run_path}")
     return manifest
@@ -199,7 +199,7 @@ def _write_tables(run: RunDirectory, tables: dict[str, Any]) -> dict[str, Path]:
     return paths
 
 
-def _manifest(cfg, clock, data, model, sampler, *, passed: bool | None) -> dict[str, Any]:
+def _manifest(cfg, clock, data, model, sampler, *, passed: bool | None, run: RunDirectory) -> dict[str, Any]:
     return {
         "task": "fit",
         "model": model.name,
@@ -209,7 +209,7 @@ def _manifest(cfg, clock, data, model, sampler, *, passed: bool | None) -> dict[
         "seed": int(cfg.seed),
         "sampler": sampler.get("name"),
         "diagnostics_passed": passed,
-        "git": git_state(),
+        "git": run.git_record(),
         "versions": package_versions(),
         "command": command_line(),
         "argv": sys.argv,
