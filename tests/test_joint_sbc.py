@@ -76,3 +76,24 @@ def test_latent_stances_are_refused():
     model = instantiate(cfg.model)
     with pytest.raises(ConfigError, match="latent strategy stances"):
         model.sbc_generator(model.prepare(instantiate(cfg.data)))
+
+
+def test_prior_draws_are_put_in_the_fits_labelling_before_data_are_simulated(joint_generator):
+    """The fit's class 1 is the lowest use (EM's order) with effect 0; a truth must be too,
+    or it comes from another prior than the fit's (experiments/sbc: the high-use class's
+    effect ranked too low)."""
+    from models.lca.em import class_use
+
+    model, prep, gen, prior, names = joint_generator
+    fitted = gen.as_fitted(prior)
+    use = class_use(fitted["item_probs"].values, prep.responses.n_categories)
+    assert (np.diff(use, axis=-1) >= 0).all()  # classes in order of use in every draw
+    assert not (np.diff(class_use(prior["item_probs"].values, prep.responses.n_categories), axis=-1) >= 0).all()
+    np.testing.assert_array_equal(fitted["class_effects"].values, prior["class_effects"].values)
+    canonical = gen.canonical(fitted)  # already canonical: nothing moves
+    for name in names:
+        np.testing.assert_allclose(canonical[name].values, fitted[name].values, atol=1e-12, err_msg=name)
+    # the class shares moved with their item parameters
+    order = np.argsort(class_use(prior["item_probs"].values, prep.responses.n_categories), axis=-1)
+    np.testing.assert_allclose(fitted["class_shares"].values,
+                               np.take_along_axis(prior["class_shares"].values, order, axis=-1))

@@ -18,6 +18,15 @@ at the EM solution of its own answers. Canonical labels: every draw's classes or
 the cutpoints shifted with them (``models.joint.relabelling.rereference``), in the truths
 and the posterior draws alike.
 
+The prior is not symmetric in the labels (class 1's effect is 0, the others' Normal), and
+the fit reports the mode its EM start labels, class 1 the lowest use. So each prior draw is
+first put in that labelling (``as_fitted``): its classes (shares, item parameters) ordered
+by use, its class effects left where they were drawn, so that the lowest-use class has effect
+0 as in the fit. Without it, a draw whose class 1 was not the lowest use gave a truth from
+another prior (relative to the lowest-use class, the effects then have prior variance
+:math:`2\sigma^2` and are correlated), and the high-use class's effect ranked too low
+(experiments/sbc, 2026-12-04).
+
 Not supported (refused before any work): latent strategy stances (``model.strategy=latent``).
 """
 
@@ -68,4 +77,7 @@ def generator(model: JointModel, prep: PreparedJoint) -> Generator:
     def canonical(ds: xr.Dataset) -> xr.Dataset:
         return rereference(by_use(ds, r.n_categories))
 
-    return Generator(graph, (ANSWERS, STARS), simulate, canonical, initvals)
+    def as_fitted(prior: xr.Dataset) -> xr.Dataset:
+        return by_use(prior, r.n_categories).assign(class_effects=prior["class_effects"])
+
+    return Generator(graph, (ANSWERS, STARS), simulate, canonical, initvals, as_fitted)

@@ -14,6 +14,13 @@ Two kinds of model:
   to the posterior draws. The ranks are then those of a function of the parameters that
   does not change under a relabelling of the classes, so they are uniform if the fit is
   right, whichever of the equivalent modes the chains visit.
+
+  The modes are equivalent only where the prior is symmetric in the class labels. Where it is
+  not (the joint model's class effects are relative to class 1, whose effect is 0), the
+  pipeline's own labelling (EM's: class 1 the lowest use) picks one mode, and the prior of
+  what it reports is the prior restricted to that labelling. ``Generator.as_fitted`` then
+  puts each prior draw in that labelling before its data are simulated, so that the truths
+  come from the prior the fit's posterior is made with.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ class Generator:
     simulate: Callable[[xr.Dataset, np.random.Generator], np.ndarray | dict[str, np.ndarray]]
     canonical: Callable[[xr.Dataset], xr.Dataset]
     initvals: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
+    as_fitted: Callable[[xr.Dataset], xr.Dataset] | None = None  # prior draws in the fit's labelling
 
 
 @dataclass
@@ -71,6 +79,8 @@ def problem(model: Any, design: Any, simulating: Any, sim_design: Any, n: int, s
         with warnings.catch_warnings():  # ignoring the Potential is the point: these are prior draws
             warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
             prior = pm.sample_prior_predictive(draws=n, model=generating.graph, random_seed=seed).prior.to_dataset()
+        if generating.as_fitted is not None:
+            prior = generating.as_fitted(prior)
         simulated = [generating.simulate(prior.isel(chain=0, draw=i), data_seed(seed, i)) for i in range(n)]
         names = model.monitored(xr.DataTree.from_dict({"posterior": prior}))  # the model's own rule
         return Problem(Refitter(fitting.graph, sampler, data_names=fitting.data_names), fitting.canonical(prior),
