@@ -51,7 +51,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_runs import machine, versions
+from bench_runs import cold_cache_env, machine, versions
 from peer_fits import CHAINS, CORES, FORMULA, GROUP, OUTCOME, PARAMETERS, PREDICTORS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,19 +104,6 @@ def peer_command(tool: str, csv: Path, run_dir: Path, options) -> list[str]:
                 str(options.draws), str(options.tune)]
     return [options.peer_python, str(HERE / "peer_fits.py"), tool, str(csv), str(run_dir),
             f"--draws={options.draws}", f"--tune={options.tune}"]
-
-
-def cold_cache_env(cache: Path) -> dict[str, str]:
-    """The environment of a run whose compile caches live in ``cache`` (empty on round one)."""
-    env = {
-        **os.environ,
-        "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}",
-        "NUMBA_CACHE_DIR": str(cache / "numba"),
-        "XDG_CACHE_HOME": str(cache / "xdg"),  # JAX's compile cache (carestar.jax_devices)
-        "PYTHONWARNINGS": "ignore",
-    }
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    return env
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess]:

@@ -47,7 +47,9 @@ SAMPLERS = {
 }
 
 
-def run_once(args: list[str], sampler: str, cache: Path, out: Path) -> dict:
+def cold_cache_env(cache: Path) -> dict[str, str]:
+    """The environment of a run whose PyTensor, numba and JAX compile caches live in
+    ``cache`` (empty on a cold run, kept for the warm ones)."""
     env = {
         **os.environ,
         "PYTENSOR_FLAGS": f"base_compiledir={cache / 'pytensor'}",
@@ -55,8 +57,13 @@ def run_once(args: list[str], sampler: str, cache: Path, out: Path) -> dict:
         "XDG_CACHE_HOME": str(cache / "xdg"),  # JAX's compile cache (carestar.jax_devices)
         "PYTHONWARNINGS": "ignore",
     }
-    start = time.perf_counter()
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    return env
+
+
+def run_once(args: list[str], sampler: str, cache: Path, out: Path) -> dict:
+    env = cold_cache_env(cache)
+    start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "run.py", *args, *SAMPLERS[sampler], f"hydra.run.dir={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True,

@@ -121,6 +121,8 @@ CASES = [
     Case("progressbar-text", ["sampler.progressbar=sometimes"], ["sampler.progressbar='sometimes'", "auto"]),
     Case("chain-method-unknown", ["++sampler.chain_method=fast"], ["sampler.chain_method='fast'", "vectorized"]),
     Case("adaptation-unknown", ["++sampler.adaptation=dense"], ["sampler.adaptation='dense'", "low_rank"]),
+    Case("adaptation-for-pymc", ["sampler=pymc", "++sampler.adaptation=low_rank"], ["sampler.adaptation='low_rank'", "read by nutpie alone"]),
+    Case("chain-method-for-nutpie", ["++sampler.chain_method=vectorized"], ["sampler.chain_method='vectorized'", "read by numpyro alone"]),
     Case("nuts-sampler-unknown", ["sampler.nuts_sampler=stan"], ["nuts_sampler='stan'", "pymc"]),
     Case("max-rhat-text", ["diagnostics.max_rhat=abc"], ["diagnostics.max_rhat='abc'", "a number >= 1"]),
     Case("max-rhat-below-1", ["diagnostics.max_rhat=0.5"], ["diagnostics.max_rhat=0.5", "a number >= 1"]),

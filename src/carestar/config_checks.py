@@ -125,8 +125,18 @@ def check_sampler_settings(sampler: DictConfig) -> None:
         _bad("sampler", "adaptation", settings["adaptation"], SAMPLER_KEYS["adaptation"])
     if "chain_method" in settings and settings["chain_method"] not in CHAIN_METHODS:
         _bad("sampler", "chain_method", settings["chain_method"], SAMPLER_KEYS["chain_method"])
+    _refuse_for_other_samplers(settings)
     if "posterior_predictive" in settings and not isinstance(settings["posterior_predictive"], bool):
         _bad("sampler", "posterior_predictive", settings["posterior_predictive"], "true or false")
+
+
+def _refuse_for_other_samplers(settings: dict[str, Any]) -> None:
+    """A setting only one NUTS sampler reads, given to another, would be ignored in silence."""
+    nuts_sampler = settings.get("nuts_sampler")
+    for key, only, default in (("adaptation", "nutpie", None), ("chain_method", "numpyro", "auto")):
+        if key in settings and settings[key] != default and nuts_sampler != only:
+            raise ConfigError(f"sampler.{key}={settings[key]!r} is read by {only} alone, and this sampler is "
+                              f"nuts_sampler={nuts_sampler!r}: drop it, or use sampler={only}")
 
 
 def check_diagnostics_settings(diagnostics: DictConfig) -> None:

